@@ -1,0 +1,79 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { installScriptUrl, serverConfig } from "../hosts/k3s/config";
+import { rewriteKubeconfig } from "../hosts/k3s/kubeconfig";
+import type { Household } from "../household/model";
+import type { Access } from "./access";
+import { stageK3s } from "./k3s-stage";
+import { remoteStep } from "./remote-step";
+
+export interface K3sServerArgs {
+    /** The household; the server runs on its laptop. */
+    readonly household: Household;
+    /** Connections to the hosts. */
+    readonly access: Access;
+    /** Name of the kubeconfig's cluster, user and context; default "k3s-over-usb". */
+    readonly contextName?: string;
+}
+
+/**
+ * The pinned k3s server on the laptop, configured from a rendered /etc/rancher/k3s/config.yaml, with a
+ * join token generated here and handed over on stdin into a root-only file. Waits until the API
+ * answers and exports the admin kubeconfig (secret) pointed at the laptop's LAN address.
+ */
+export class K3sServer extends pulumi.ComponentResource {
+    /** The join token agents use; secret. */
+    public readonly token: pulumi.Output<string>;
+    /** Admin kubeconfig for the operator; secret. */
+    public readonly kubeconfig: pulumi.Output<string>;
+    /** https://<laptop LAN address>:6443 */
+    public readonly apiServer: pulumi.Output<string>;
+    /** The installed k3s version. */
+    public readonly version: pulumi.Output<string>;
+
+    constructor(name: string, args: K3sServerArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("k3s-over-usb:k3s:K3sServer", name, {}, opts);
+        const { household, access } = args;
+        const { laptop, k3s } = household;
+        const contextName = args.contextName ?? "k3s-over-usb";
+
+        // Letters and digits only: the token passes through YAML, files and shells untouched. Never
+        // "K10..."-shaped: k3s would try to parse it as a full token.
+        const tokenResource = new random.RandomPassword(`${name}-token`, { length: 48, special: false }, { parent: this, additionalSecretOutputs: ["result"] });
+        this.token = pulumi.secret(tokenResource.result);
+
+        const host = access.laptop();
+        const stage = stageK3s(name, k3s, "amd64", host, laptop.ssh.user, laptop.ssh.hostKey, this);
+        const env = {
+            ROLE: "server",
+            VERSION: k3s.version,
+            CONFIG: serverConfig(household),
+            SOURCE: k3s.source.kind,
+            SCRIPT_URL: installScriptUrl(k3s.version),
+            READY_TIMEOUT: "300",
+            ...stage.env,
+        };
+        const install = remoteStep(
+            `${name}-install`,
+            {
+                host,
+                step: "k3s-server",
+                script: "hosts/steps/k3s-install.sh",
+                env,
+                stdin: this.token,
+                onDelete: { script: "hosts/steps/k3s-uninstall.sh", env: { ROLE: "server" } },
+            },
+            { parent: this, dependsOn: stage.resources, customTimeouts: { create: "15m", update: "15m" } },
+        );
+
+        const read = remoteStep(
+            `${name}-kubeconfig`,
+            { host, step: "kubeconfig", script: "hosts/laptop/steps/kubeconfig.sh", secretStdout: true, triggers: [install.id] },
+            { parent: this, dependsOn: [install] },
+        );
+        this.apiServer = pulumi.output(`https://${laptop.lan.address}:6443`);
+        this.kubeconfig = pulumi.secret(read.stdout.apply((text) => rewriteKubeconfig(text, `https://${laptop.lan.address}:6443`, contextName)));
+        this.version = pulumi.output(install.id).apply(() => k3s.version);
+        this.registerOutputs({ token: this.token, kubeconfig: this.kubeconfig, apiServer: this.apiServer, version: this.version });
+    }
+}

@@ -1,0 +1,29 @@
+# UsbLink, laptop side, on delete: take back everything link.sh put in place for this phone.
+: "${LINK_FILE_PATH:?}" "${NETPLAN_PATH:?}" "${SYSCTL_PATH:?}" "${NAT_PATH:?}" "${NAT_TABLE:?}"
+: "${NAT_UNIT_PATH:?}" "${NAT_UNIT_NAME:?}" "${IFACE:?}"
+
+if systemctl is-enabled --quiet "$NAT_UNIT_NAME" 2>/dev/null; then
+	systemctl disable --quiet "$NAT_UNIT_NAME" || true
+fi
+systemctl stop "$NAT_UNIT_NAME" 2>/dev/null || true
+if nft list table ip "$NAT_TABLE" >/dev/null 2>&1; then
+	nft delete table ip "$NAT_TABLE"
+	say "removed: table ip $NAT_TABLE"
+fi
+remove_file "$NAT_UNIT_PATH"
+remove_file "$NAT_PATH"
+systemctl daemon-reload || true
+remove_file "$SYSCTL_PATH"
+remove_file "$NETPLAN_PATH"
+remove_file "$LINK_FILE_PATH"
+netplan apply || say "netplan apply failed; the next boot applies the remaining config"
+if [ -e "/sys/class/net/$IFACE" ]; then
+	# Without our .link file udev gives the cable its default name again.
+	ip -4 addr flush dev "$IFACE" || true
+	ip link set dev "$IFACE" down
+	udevadm control --reload
+	udevadm trigger --action=add --subsystem-match=net --sysname-match="$IFACE"
+	udevadm settle || true
+	say "released: $IFACE"
+fi
+say "ok: link removed"

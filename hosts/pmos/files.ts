@@ -1,0 +1,133 @@
+import { managedBy, renderIni, renderShellAssignments } from "../render";
+import { bootDtbPath } from "./devices";
+import type { Phone } from "../../household/model";
+
+// Files a postmarketOS phone receives. Boot-time work goes through one script per concern and a thin
+// init hook, so OpenRC (local.d) and systemd phones run the same script.
+
+export interface BootHook {
+    readonly script: { readonly path: string; readonly content: string };
+    readonly openrc: { readonly path: string; readonly content: string };
+    readonly systemd: { readonly path: string; readonly name: string; readonly content: string };
+}
+
+function bootHook(name: string, description: string, body: ReadonlyArray<string>, before: ReadonlyArray<string>): BootHook {
+    const scriptPath = `/etc/k3s-over-usb/${name}.sh`;
+    const unitName = `k3s-over-usb-${name}.service`;
+    return {
+        script: { path: scriptPath, content: ["#!/bin/sh", `# ${managedBy}`, `# ${description}`, "set -eu", ...body, ""].join("\n") },
+        openrc: { path: `/etc/local.d/k3s-over-usb-${name}.start`, content: ["#!/bin/sh", `# ${managedBy}`, `exec /bin/sh ${scriptPath}`, ""].join("\n") },
+        systemd: {
+            path: `/etc/systemd/system/${unitName}`,
+            name: unitName,
+            content: renderIni(
+                [managedBy],
+                [
+                    ["Unit", [["Description", `k3s-over-usb: ${description}`], ...before.map((b): [string, string] => ["Before", b])]],
+                    [
+                        "Service",
+                        [
+                            ["Type", "oneshot"],
+                            ["RemainAfterExit", "yes"],
+                            ["ExecStart", `/bin/sh ${scriptPath}`],
+                        ],
+                    ],
+                    ["Install", [["WantedBy", "multi-user.target"]]],
+                ],
+            ),
+        },
+    };
+}
+
+/** The gadget host MAC, pinned through deviceinfo (v25.06+); there is no knob for the phone's own MAC. */
+export function deviceinfoLine(phone: Phone): string {
+    return renderShellAssignments([["deviceinfo_usb_network_host_addr", phone.gadgetHostMac]]).trimEnd();
+}
+
+export function usb0Hook(phone: Phone): BootHook {
+    const addr = `${phone.link.phoneAddress}/${phone.link.prefix}`;
+    return bootHook(
+        "usb0",
+        `usb0 holds ${addr} with the default route via the laptop (${phone.link.laptopAddress})`,
+        [
+            "# The initramfs gives usb0 172.16.42.1 at every boot, as on every fresh phone; the /30 replaces it.",
+            "ip link set usb0 up",
+            "ip -4 addr flush dev usb0",
+            `ip addr add ${addr} dev usb0`,
+            `ip route replace default via ${phone.link.laptopAddress} dev usb0`,
+        ],
+        ["k3s-agent.service"],
+    );
+}
+
+export function radiosHook(): BootHook {
+    return bootHook(
+        "radios",
+        "wifi, modem and bluetooth stay off: node traffic runs over the USB cable only",
+        [
+            "if command -v nmcli >/dev/null 2>&1; then",
+            "\tnmcli radio wifi off || true",
+            "\tnmcli radio wwan off || true",
+            "fi",
+            "if command -v rfkill >/dev/null 2>&1; then",
+            "\trfkill block bluetooth || true",
+            "\trfkill block wlan || true",
+            "\trfkill block wwan || true",
+            "fi",
+        ],
+        [],
+    );
+}
+
+/** Rules appended to pmOS's own inet filter table; a separate table could not rescue a packet its forward chain drops. */
+export const nftDropin = {
+    path: "/etc/nftables.d/70_k3s-over-usb.nft",
+    content: [
+        "#!/usr/sbin/nft -f",
+        `# ${managedBy}`,
+        "# pmOS's forward chain (policy drop) passes only usb* and wlan*: pods arrive on cni0 and flannel.1.",
+        "table inet filter {",
+        "\tchain input {",
+        '\t\tiifname { "cni0", "flannel.1" } accept comment "k3s-over-usb: pod/overlay to node"',
+        "\t}",
+        "\tchain forward {",
+        '\t\tiifname { "cni0", "flannel.1" } accept comment "k3s-over-usb: pod egress and overlay"',
+        '\t\toifname { "cni0", "flannel.1" } accept comment "k3s-over-usb: to pods"',
+        "\t}",
+        "}",
+        "",
+    ].join("\n"),
+} as const;
+
+export const phoneSysctl = {
+    path: "/etc/sysctl.d/60-k3s-over-usb.conf",
+    content: [`# ${managedBy}`, "net.ipv4.ip_forward = 1", "net.ipv4.conf.all.rp_filter = 0", "net.ipv4.conf.default.rp_filter = 0", ""].join("\n"),
+} as const;
+
+export interface BatteryCapFiles {
+    readonly dtb: string;
+    readonly hook: { readonly path: string; readonly content: string };
+}
+
+/** boot-deploy runs hooks before it appends the DTB: kernel upgrades overwrite /boot/dtbs, the hook puts the cap back. */
+export function batteryCapFiles(phone: Phone, microvolts: number): BatteryCapFiles {
+    const dtb = bootDtbPath(phone.device);
+    const { node, property } = phone.device.battery;
+    return {
+        dtb,
+        hook: {
+            path: "/etc/boot-deploy/hooks/50-k3s-over-usb-battery-cap",
+            content: [
+                "#!/bin/sh",
+                `# ${managedBy}`,
+                `# Charge ceiling ${microvolts} µV for ${phone.name}; boot-deploy runs this before it appends the DTB.`,
+                "set -eu",
+                `dtb=${dtb}`,
+                '[ -f "$dtb" ] || exit 0',
+                `cur=$(fdtget -t u "$dtb" ${node} ${property})`,
+                `[ "$cur" = ${microvolts} ] || fdtput -t u "$dtb" ${node} ${property} ${microvolts}`,
+                "",
+            ].join("\n"),
+        },
+    };
+}

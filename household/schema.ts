@@ -1,0 +1,171 @@
+import { z } from "zod";
+
+// The shape of the household as the stack config spells it. Shape only: rules that relate fields to
+// each other (overlaps, pairs, ranges) live in rules.ts, and both report through issues.ts.
+//
+// Messages are "rule|fix": issues.ts splits them so every problem names its rule and its remedy.
+
+const dnsLabel = z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, {
+        error: "dns-label|use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
+    });
+
+const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, { error: "ipv4|write a dotted-quad IPv4 address such as 192.168.100.52" });
+const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, { error: "cidr|write an IPv4 network such as 10.0.1.0/30" });
+const mac = z
+    .string()
+    .transform((s) => s.toLowerCase())
+    .pipe(z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, { error: "mac|write six hex pairs separated by ':', e.g. 02:50:4d:06:00:01" }));
+const hostKey = z
+    .string()
+    .regex(/^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/, {
+        error: "host-key|paste the host's public key as 'TYPE BASE64' (ssh-keyscan HOST prints it; drop the host name column)",
+    });
+const port = z.number().int().min(1).max(65535);
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, { error: "sha256|write the 64 lowercase hex digits of the file's SHA-256" });
+
+// ID_PATH as udev's path_id builtin prints it: the controller, "usb-0" (the bus number is always 0),
+// the port chain through hubs, then configuration.interface.
+export const hubPortPattern = /^(pci-[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]|platform-[A-Za-z0-9_.]+)-usb-0:[1-9][0-9]*(\.[1-9][0-9]*)*:[0-9]+\.[0-9]+$/;
+const hubPort = z.string().regex(hubPortPattern, {
+    error: "hub-port|copy ID_PATH from `udevadm info -q property -p /sys/class/net/IFACE`, e.g. pci-0000:00:14.0-usb-0:5.2:1.0",
+});
+export const usbControllerPattern = /^(pci-[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]|platform-[A-Za-z0-9_.]+)$/;
+
+const sshTarget = z.strictObject({
+    /** The address the operator's machine dials. */
+    address: z.string().min(1),
+    /** Default 22. */
+    port: port.default(22),
+    user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, { error: "user|write a Unix user name" }),
+    hostKey,
+});
+
+const fileSource = z.union([
+    z.strictObject({ url: z.url({ protocol: /^https$/ }), sha256 }),
+    z.strictObject({ path: z.string().min(1), sha256: sha256.optional() }),
+]);
+
+const laptopSchema = z.strictObject({
+    name: dnsLabel,
+    ssh: sshTarget,
+    /** Default sudo; "root" when the SSH user is root. */
+    escalation: z.enum(["sudo", "root"]).default("sudo"),
+    lan: z.strictObject({
+        interface: z.string().min(1),
+        mac,
+        /** Address with prefix, e.g. 192.168.100.52/24. */
+        address: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, {
+            error: "cidr|write the address with its prefix, e.g. 192.168.100.52/24",
+        }),
+        gateway: ipv4,
+        dns: z.array(ipv4).min(1).default(["1.1.1.1"]),
+    }),
+    /** udev ID_PATH of the USB host controller the hub hangs off, e.g. pci-0000:00:14.0. */
+    usbController: z.string().regex(usbControllerPattern, {
+        error: "usb-controller|write the controller part of ID_PATH, e.g. pci-0000:00:14.0",
+    }),
+});
+
+const phoneSchema = z.strictObject({
+    name: dnsLabel,
+    device: z.string(),
+    hubPort,
+    link: z.strictObject({
+        subnet: cidr,
+        /** Default: the first usable address of the subnet. */
+        laptop: ipv4.optional(),
+        /** Default: the second usable address of the subnet. */
+        phone: ipv4.optional(),
+    }),
+    /** MAC the laptop sees for this phone (deviceinfo_usb_network_host_addr). */
+    gadgetHostMac: mac,
+    /** Charge ceiling written into the device tree, in microvolts; null leaves the stock value. */
+    batteryCapMicrovolts: z.number().int().nullable().default(null),
+    /** Default auto: doas where installed (pmOS up to v25.12), else sudo (sudo-rs from v26.06). */
+    escalation: z.enum(["auto", "doas", "sudo"]).default("auto"),
+    /** Default auto: detected on the phone. */
+    init: z.enum(["auto", "openrc", "systemd"]).default("auto"),
+    /** Default keep: add k3s rules to the pmOS firewall; flush removes the firewall (the seed's choice). */
+    firewall: z.enum(["keep", "flush"]).default("keep"),
+    ssh: z.strictObject({
+        user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, { error: "user|write a Unix user name" }).default("user"),
+        port: port.default(22),
+        hostKey,
+    }),
+});
+
+const k3sVersion = z.string().regex(/^v\d+\.\d+\.\d+\+k3s\d+$/, {
+    error: "pinned-version|pin an exact k3s release such as v1.35.5+k3s1 (channels like 'stable' or 'latest' move under you)",
+});
+
+const extraFlag = z.string().regex(/^--[a-z0-9][a-z0-9-]*(=.*)?$/, {
+    error: "k3s-flag|write one flag per entry as --name=value, e.g. --disable=traefik",
+});
+
+const k3sSchema = z.strictObject({
+    version: k3sVersion,
+    /** Default 10.42.0.0/16. */
+    clusterCidr: cidr.default("10.42.0.0/16"),
+    /** Default 10.43.0.0/16. */
+    serviceCidr: cidr.default("10.43.0.0/16"),
+    server: z
+        .strictObject({
+            /** Interface flannel's VXLAN uses on the laptop; default the LAN interface. */
+            flannelIface: z.string().optional(),
+            extraFlags: z.array(extraFlag).default([]),
+        })
+        .default({ extraFlags: [] }),
+    agent: z
+        .strictObject({
+            extraFlags: z.array(extraFlag).default([]),
+            /** Taint for phone nodes, e.g. node-role/phone=true:NoSchedule; default none. */
+            taint: z.string().regex(/^[a-z0-9./-]+=[A-Za-z0-9._-]*:(NoSchedule|PreferNoSchedule|NoExecute)$/).nullable().default(null),
+        })
+        .default({ extraFlags: [], taint: null }),
+    /** Where the install script and binaries come from; default the official release URLs. */
+    source: z
+        .discriminatedUnion("kind", [
+            z.strictObject({ kind: z.literal("official") }),
+            z.strictObject({
+                kind: z.literal("local"),
+                installScript: z.string().min(1),
+                binaries: z.strictObject({ amd64: z.string().min(1).optional(), arm64: z.string().min(1).optional() }),
+            }),
+        ])
+        .default({ kind: "official" }),
+});
+
+const metallbVersion = z.string().regex(/^v\d+\.\d+\.\d+$/, {
+    error: "pinned-version|pin an exact MetalLB release such as v0.14.9",
+});
+
+const metallbSchema = z.strictObject({
+    version: metallbVersion,
+    manifest: fileSource,
+    pool: z.strictObject({
+        name: dnsLabel,
+        /** First-last, e.g. 192.168.100.200-192.168.100.220. */
+        addresses: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}-\d{1,3}(\.\d{1,3}){3}$/, {
+            error: "pool-range|write the pool as FIRST-LAST, e.g. 192.168.100.200-192.168.100.220",
+        }),
+    }),
+    l2: z.strictObject({
+        name: dnsLabel,
+        /** Default: the laptop's LAN interface. */
+        interface: z.string().optional(),
+    }),
+    /** Default: the laptop, the only node on the LAN. */
+    speakerNode: dnsLabel.optional(),
+});
+
+export const householdSchema = z.strictObject({
+    laptop: laptopSchema,
+    phones: z.array(phoneSchema).min(1, { error: "no-phones|describe at least one phone under phones:" }),
+    k3s: k3sSchema,
+    metallb: metallbSchema.nullable().default(null),
+});
+
+export type HouseholdConfig = z.infer<typeof householdSchema>;
+export type PhoneConfig = z.infer<typeof phoneSchema>;

@@ -1,0 +1,64 @@
+import * as pulumi from "@pulumi/pulumi";
+import { Access } from "./components/access";
+import { BatteryCap } from "./components/battery-cap";
+import { K3sAgent } from "./components/k3s-agent";
+import { K3sServer } from "./components/k3s-server";
+import { MetalLbPool } from "./components/metallb-pool";
+import { PmosNode } from "./components/pmos-node";
+import { UsbLink } from "./components/usb-link";
+import { parseHousehold } from "./household/model";
+import { loadManifest } from "./manifests/source";
+
+// Reads the household from the stack's config, validates all of it before anything is registered,
+// and wires the components into one graph: links and NAT, then the server, then each phone's node,
+// battery cap and agent, then MetalLB.
+
+const stack = pulumi.getStack();
+const config = new pulumi.Config();
+const household = parseHousehold(config.requireObject<unknown>("household"), `Pulumi.${stack}.yaml, k3s-over-usb:household`);
+const access = new Access(household, config.requireSecret("sshPrivateKey"));
+const { laptop } = household;
+
+const links = household.phones.map((phone) => new UsbLink(phone.name, { laptop, phone, access }));
+
+// NAT for every phone must exist before k3s starts, or pods on the phones hang in ContainerCreating.
+const server = new K3sServer(laptop.name, { household, access, contextName: `k3s-over-usb-${stack}` }, { dependsOn: links });
+
+const phones = household.phones.map((phone, i) => {
+    const link = links[i]!;
+    const node = new PmosNode(phone.name, { phone, access }, { dependsOn: [link] });
+    // One step at a time per phone: each rebuilds the boot image or restarts services.
+    const battery = new BatteryCap(phone.name, { phone, access }, { dependsOn: [node] });
+    const agent = new K3sAgent(phone.name, { household, phone, access, token: server.token }, { dependsOn: [link, node, battery, server] });
+    return { phone, link, battery, agent };
+});
+
+const metallb =
+    household.metallb === null
+        ? undefined
+        : new MetalLbPool(
+              "metallb",
+              {
+                  metallb: household.metallb,
+                  kubeconfig: server.kubeconfig,
+                  laptop: access.laptop(),
+                  clusterIdentifier: `k3s-over-usb-${laptop.name}`,
+                  manifest: pulumi.output(loadManifest(household.metallb.manifest, "metallb.manifest", process.cwd())),
+              },
+              { dependsOn: [server, ...phones.map((p) => p.agent)] },
+          );
+
+export const kubeconfig = server.kubeconfig;
+export const apiServer = server.apiServer;
+export const nodes = [
+    { name: laptop.name, role: "server", address: laptop.lan.address, version: server.version },
+    ...phones.map(({ phone, link, agent }) => ({
+        name: agent.nodeName,
+        role: "agent",
+        address: agent.nodeIp,
+        laptopInterface: link.laptopInterface,
+        laptopEnd: phone.link.laptopAddress,
+    })),
+];
+export const pool = metallb ? { addresses: metallb.addresses, speakerNode: metallb.speakerNode, interface: household.metallb!.l2.interface } : null;
+export const battery = Object.fromEntries(phones.map(({ phone, battery }) => [phone.name, battery.state]));

@@ -1,0 +1,39 @@
+import type { MetalLb } from "../household/model";
+
+// MetalLB's custom resources for the household, as plain objects: the component applies them, and
+// tests validate them against the CRD schemas shipped in the upstream manifest.
+
+export const metallbNamespace = "metallb-system";
+
+export function ipAddressPool(m: MetalLb) {
+    return {
+        apiVersion: "metallb.io/v1beta1",
+        kind: "IPAddressPool",
+        metadata: { name: m.pool.name, namespace: metallbNamespace },
+        spec: { addresses: [m.pool.addresses] },
+    } as const;
+}
+
+/** Only the laptop can answer ARP on the LAN: a phone that won the L2 election would leave the VIP dead. */
+export function l2Advertisement(m: MetalLb) {
+    return {
+        apiVersion: "metallb.io/v1beta1",
+        kind: "L2Advertisement",
+        metadata: { name: m.l2.name, namespace: metallbNamespace },
+        spec: {
+            ipAddressPools: [m.pool.name],
+            interfaces: [m.l2.interface],
+            nodeSelectors: [{ matchLabels: { "kubernetes.io/hostname": m.speakerNode } }],
+        },
+    } as const;
+}
+
+/** A pool that is only ever dry-run, to learn when the validating webhook serves. */
+export function webhookProbe(m: MetalLb) {
+    return {
+        apiVersion: "metallb.io/v1beta1",
+        kind: "IPAddressPool",
+        metadata: { name: "k3s-over-usb-webhook-probe", namespace: metallbNamespace },
+        spec: { addresses: [m.pool.addresses] },
+    } as const;
+}

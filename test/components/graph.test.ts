@@ -1,0 +1,195 @@
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { beforeAll, describe, expect, it } from "vitest";
+import { homelabConfig, repoRoot } from "../fixtures";
+import { edges, installMocks, mockPrivateKey, mockToken, recordEdges, registered, unexpected, unwrap } from "./mocks";
+
+// The homelab stack's whole graph under Pulumi mocks: what is registered, under which parent, in
+// which order, and that secrets stay secret.
+
+type Program = typeof import("../../index");
+let program: Program;
+
+beforeAll(async () => {
+    process.env["K3OU_MANIFEST_DIRS"] = path.join(repoRoot, "..", "shared", "data", "metallb");
+    installMocks();
+    const config = homelabConfig();
+    pulumi.runtime.setAllConfig(
+        {
+            "k3s-over-usb:household": JSON.stringify(config["k3s-over-usb:household"]),
+            "k3s-over-usb:sshPrivateKey": mockPrivateKey,
+        },
+        ["k3s-over-usb:sshPrivateKey"],
+    );
+    await pulumi.runtime.runInPulumiStack(async () => {
+        recordEdges();
+        program = await import("../../index");
+        return undefined;
+    });
+    // Let every registration settle.
+    await unwrap(program.nodes as pulumi.Input<unknown>);
+    await unwrap(program.kubeconfig);
+});
+
+const phones = ["one6t", "one62", "one61"];
+const key = (type: string, name: string) => `${type}::${name}`;
+const link = (p: string) => key("k3s-over-usb:network:UsbLink", p);
+const node = (p: string) => key("k3s-over-usb:node:PmosNode", p);
+const cap = (p: string) => key("k3s-over-usb:node:BatteryCap", p);
+const agent = (p: string) => key("k3s-over-usb:k3s:K3sAgent", p);
+const server = key("k3s-over-usb:k3s:K3sServer", "k3master");
+const cmd = (name: string) => key("command:remote:Command", name);
+
+const secretSig = "4dabf18193072939515e22adb298388d";
+const secretSigValue = "1b47061264138c4ac30d75fd1eb44270";
+
+/** The SDK wraps a connection in a secret envelope; tests read the value inside. */
+function connection(name: string): Record<string, any> {
+    const c = command(name).inputs["connection"];
+    expect(c[secretSig]).toBe(secretSigValue);
+    return c.value;
+}
+
+function command(name: string) {
+    const found = registered.find((r) => r.type === "command:remote:Command" && r.name === name);
+    if (!found) {
+        throw new Error(`no command ${name}`);
+    }
+    return found;
+}
+
+describe("the homelab graph", () => {
+    it("registers nothing the mocks do not know", () => {
+        expect(unexpected).toEqual([]);
+    });
+
+    it("has every component for every host, and nothing else at the top", () => {
+        const components = registered.filter((r) => r.type.startsWith("k3s-over-usb:")).map((r) => key(r.type, r.name));
+        expect(components.sort()).toEqual(
+            [server, key("k3s-over-usb:cluster:MetalLbPool", "metallb"), ...phones.flatMap((p) => [link(p), node(p), cap(p), agent(p)])].sort(),
+        );
+        for (const c of components) {
+            // Top-level: the engine parents them to the stack.
+            expect(edges.get(c)?.parent, c).toBeUndefined();
+        }
+    });
+
+    it("parents every child to its component", () => {
+        const expectParent: Array<[string, string]> = [
+            ...phones.flatMap((p): Array<[string, string]> => [
+                [cmd(`${p}-laptop-link`), link(p)],
+                [cmd(`${p}-locate`), link(p)],
+                [cmd(`${p}-adopt`), link(p)],
+                [cmd(`${p}-phone-link`), link(p)],
+                [cmd(`${p}-node`), node(p)],
+                [cmd(`${p}-battery-cap`), cap(p)],
+                [cmd(`${p}-forget-previous`), agent(p)],
+                [cmd(`${p}-install`), agent(p)],
+                [cmd(`${p}-ready`), agent(p)],
+            ]),
+            [cmd("k3master-install"), server],
+            [cmd("k3master-kubeconfig"), server],
+            [key("random:index/randomPassword:RandomPassword", "k3master-token"), server],
+            [key("pulumi:providers:kubernetes", "metallb-k8s"), key("k3s-over-usb:cluster:MetalLbPool", "metallb")],
+            [cmd("metallb-webhook"), key("k3s-over-usb:cluster:MetalLbPool", "metallb")],
+        ];
+        for (const [child, parent] of expectParent) {
+            expect(edges.get(child)?.parent, child).toBe(parent);
+        }
+        const children = registered.filter((r) => r.type === "command:remote:Command").length;
+        expect(children).toBe(phones.length * 9 + 3);
+    });
+
+    it("creates the k3s server only after every link (and its NAT) exists", () => {
+        expect(edges.get(server)?.dependsOn.sort()).toEqual(phones.map(link).sort());
+    });
+
+    it("installs an agent only after its link's NAT, its node preparation, its battery cap and the server", () => {
+        for (const p of phones) {
+            expect(edges.get(agent(p))?.dependsOn.sort()).toEqual([link(p), node(p), cap(p), server].sort());
+            expect(edges.get(node(p))?.dependsOn).toEqual([link(p)]);
+            expect(edges.get(cap(p))?.dependsOn).toEqual([node(p)]);
+        }
+    });
+
+    it("forgets a previous node before the agent joins, and waits for Ready after it did", () => {
+        for (const p of phones) {
+            expect(edges.get(cmd(`${p}-install`))?.dependsOn).toEqual([cmd(`${p}-forget-previous`)]);
+            expect(edges.get(cmd(`${p}-ready`))?.dependsOn).toEqual([cmd(`${p}-install`)]);
+        }
+    });
+
+    it("reaches a phone first where locate found it, then at its /30", () => {
+        for (const p of phones) {
+            expect(edges.get(cmd(`${p}-locate`))?.dependsOn).toEqual([cmd(`${p}-laptop-link`)]);
+            expect(edges.get(cmd(`${p}-phone-link`))?.dependsOn).toEqual([cmd(`${p}-adopt`)]);
+            expect(connection(`${p}-adopt`).host).toBe("fe80::1c2d:3eff:fe4f:5a6b%usb-x");
+        }
+        expect(connection("one62-node")).toMatchObject({
+            host: "10.0.2.2",
+            user: "user",
+            hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO5Q55UaGmmuqLM6ZhAusWyNhzO0LL+9oNqopviRrTxF",
+            proxy: { host: "192.168.100.52", user: "ubuntu", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE/T1vwa/FF3gUhqQcV3Z9t9latzF5/p8P32Oje6dKkK" },
+        });
+    });
+
+    it("applies MetalLB's pool only after the webhook serves, and the L2 advertisement after the pool", () => {
+        expect(edges.get(cmd("metallb-webhook"))?.dependsOn).toEqual([key("kubernetes:yaml/v2:ConfigGroup", "metallb-metallb")]);
+        expect(edges.get(key("kubernetes:metallb.io/v1beta1:IPAddressPool", "metallb-pool"))?.dependsOn).toEqual([cmd("metallb-webhook")]);
+        expect(edges.get(key("kubernetes:metallb.io/v1beta1:L2Advertisement", "metallb-l2"))?.dependsOn).toEqual([
+            key("kubernetes:metallb.io/v1beta1:IPAddressPool", "metallb-pool"),
+        ]);
+        const l2 = registered.find((r) => r.name === "metallb-l2")!;
+        expect(l2.inputs["spec"]).toEqual({
+            ipAddressPools: ["homelab-pool"],
+            interfaces: ["wan0"],
+            nodeSelectors: [{ matchLabels: { "kubernetes.io/hostname": "k3master" } }],
+        });
+        const provider = registered.find((r) => r.type === "pulumi:providers:kubernetes")!;
+        expect(provider.inputs["clusterIdentifier"]).toBe("k3s-over-usb-k3master");
+    });
+
+    it("keeps the token, the private key and the kubeconfig secret, and off every command line", async () => {
+        expect(await pulumi.isSecret(program.kubeconfig)).toBe(true);
+        for (const r of registered.filter((x) => x.type === "command:remote:Command")) {
+            const text = JSON.stringify([r.inputs["create"], r.inputs["delete"], r.inputs["update"]]);
+            expect(text).not.toContain(mockToken);
+            expect(text).not.toContain("MOCKPRIVATEKEYMATERIAL");
+        }
+        for (const name of ["k3master-install", ...phones.map((p) => `${p}-install`)]) {
+            // The SDK's secret envelope: the token reaches the provider marked secret.
+            expect(command(name).inputs["stdin"], name).toEqual({ [secretSig]: secretSigValue, value: mockToken });
+        }
+    });
+
+    it("exports the kubeconfig pointed at the laptop under a stable context name", async () => {
+        const kc = await unwrap(program.kubeconfig);
+        expect(kc).toContain("server: https://192.168.100.52:6443");
+        expect(kc).toContain("current-context: k3s-over-usb-homelab");
+        expect(kc).not.toContain("127.0.0.1");
+    });
+
+    it("exports nodes, the pool and each phone's battery state", async () => {
+        expect(await unwrap(program.nodes as pulumi.Input<unknown>)).toEqual([
+            { name: "k3master", role: "server", address: "192.168.100.52", version: "v1.35.5+k3s1" },
+            { name: "one6t", role: "agent", address: "10.0.1.2", laptopInterface: "usb-one6t", laptopEnd: "10.0.1.1" },
+            { name: "one62", role: "agent", address: "10.0.2.2", laptopInterface: "usb-one62", laptopEnd: "10.0.2.1" },
+            { name: "one61", role: "agent", address: "10.0.3.2", laptopInterface: "usb-one61", laptopEnd: "10.0.3.1" },
+        ]);
+        expect(await unwrap(program.pool as pulumi.Input<unknown>)).toEqual({ addresses: "192.168.100.200-192.168.100.220", speakerNode: "k3master", interface: "wan0" });
+        expect(await unwrap(program.battery as pulumi.Input<unknown>)).toEqual({
+            one6t: { written: 3800000, live: 4400000, rebootPending: true },
+            one62: { written: 3800000, live: 4400000, rebootPending: true },
+            one61: { written: 3800000, live: 4400000, rebootPending: true },
+        });
+    });
+});
+
+describe("the mocks", () => {
+    it("fail on a resource type the program is not expected to register", async () => {
+        const { installMocks: install } = await import("./mocks");
+        install();
+        const mocks = (pulumi.runtime as unknown as { getMonitor(): { mocks: pulumi.runtime.Mocks } }).getMonitor().mocks;
+        expect(() => mocks.newResource({ type: "aws:s3/bucket:Bucket", name: "stray", inputs: {}, custom: true })).toThrow(/unexpected resource type aws:s3\/bucket:Bucket/);
+    });
+});

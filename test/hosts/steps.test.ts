@@ -1,0 +1,91 @@
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { describe, expect, it } from "vitest";
+import { renderCommand, stepScript } from "../../components/remote-step";
+import { repoRoot } from "../fixtures";
+import { run } from "../run";
+
+// Every remote step, as it is really sent (the shared prelude, then the step), passes shellcheck as
+// POSIX sh and parses under busybox ash, the shell of the phones.
+
+function stepFiles(): string[] {
+    const out: string[] = [];
+    for (const dir of ["hosts/steps", "hosts/laptop/steps", "hosts/pmos/steps"]) {
+        for (const f of fs.readdirSync(path.join(repoRoot, dir))) {
+            if (f.endsWith(".sh") && f !== "lib.sh") {
+                out.push(`${dir}/${f}`);
+            }
+        }
+    }
+    return out.sort();
+}
+
+describe("remote steps", () => {
+    const files = stepFiles();
+
+    it("are all there", () => {
+        expect(files).toEqual([
+            "hosts/laptop/steps/kubeconfig.sh",
+            "hosts/laptop/steps/link-delete.sh",
+            "hosts/laptop/steps/link.sh",
+            "hosts/laptop/steps/locate-phone.sh",
+            "hosts/laptop/steps/metallb-webhook.sh",
+            "hosts/laptop/steps/node-ready.sh",
+            "hosts/laptop/steps/node-remove.sh",
+            "hosts/pmos/steps/adopt.sh",
+            "hosts/pmos/steps/battery-cap-delete.sh",
+            "hosts/pmos/steps/battery-cap.sh",
+            "hosts/pmos/steps/link-delete.sh",
+            "hosts/pmos/steps/link.sh",
+            "hosts/pmos/steps/node-delete.sh",
+            "hosts/pmos/steps/node.sh",
+            "hosts/steps/k3s-install.sh",
+            "hosts/steps/k3s-uninstall.sh",
+        ]);
+    });
+
+    it.each(files)("%s passes shellcheck and busybox sh -n", (file) => {
+        const text = stepScript(file);
+        run("shellcheck", ["--shell=sh", "--severity=style", "-"], { input: text });
+        run("busybox", ["sh", "-n", "-c", text]);
+    });
+
+    it.each(files)("%s checks its inputs and starts from the shared prelude", (file) => {
+        const text = stepScript(file);
+        expect(text.startsWith("# shellcheck shell=sh\n")).toBe(true);
+        expect(text).toContain("set -eu\n");
+    });
+});
+
+describe("the command line of a step", () => {
+    const tricky = "it's \"quoted\" $HOME `date` \\ \n second line; rm -rf /nope";
+    const script = 'printf "%s|%s|%s" "$K3OU_HOST" "$K3OU_STEP" "$VALUE"';
+
+    it("delivers every value byte for byte, as root", () => {
+        const cmd = renderCommand({ name: "one6t", escalation: "root", init: "auto" }, "probe", script, { VALUE: tricky });
+        expect(run("sh", ["-c", cmd])).toBe(`one6t|probe|${tricky}`);
+        expect(run("busybox", ["sh", "-c", cmd])).toBe(`one6t|probe|${tricky}`);
+    });
+
+    it("picks doas before sudo when escalation is auto, non-interactively", () => {
+        const bin = fs.mkdtempSync(path.join(os.tmpdir(), "k3ou-bin-"));
+        // Recording stand-ins for the escalation tools: they note how they were called, then run the rest.
+        for (const tool of ["doas", "sudo"]) {
+            fs.writeFileSync(path.join(bin, tool), `#!/bin/sh\necho "${tool} $1" >> "${bin}/calls"\nshift\nexec "$@"\n`, { mode: 0o755 });
+        }
+        // Only these tools on PATH: the machine's own doas must not be found.
+        fs.symlinkSync("/bin/sh", path.join(bin, "sh"));
+        fs.symlinkSync("/usr/bin/env", path.join(bin, "env"));
+        const env = { ...process.env, PATH: bin };
+        const cmd = renderCommand({ name: "one62", escalation: "auto", init: "auto" }, "probe", script, { VALUE: tricky });
+        expect(run("/usr/bin/busybox", ["sh", "-c", cmd], { env })).toBe(`one62|probe|${tricky}`);
+        fs.rmSync(path.join(bin, "doas"));
+        expect(run("/usr/bin/busybox", ["sh", "-c", cmd], { env })).toBe(`one62|probe|${tricky}`);
+        expect(fs.readFileSync(path.join(bin, "calls"), "utf8")).toBe("doas -n\nsudo -n\n");
+    });
+
+    it("refuses names that are not shell variables", () => {
+        expect(() => renderCommand({ name: "x", escalation: "root", init: "auto" }, "s", "true", { "A-B": "1" })).toThrow(/not a valid variable name/);
+    });
+});

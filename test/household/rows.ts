@@ -1,0 +1,353 @@
+// One mutation of the homelab household per validation rule, with the exact lines the user reads.
+
+export interface Row {
+    readonly rule: string;
+    readonly mutate: (h: Record<string, any>) => void;
+    readonly expected: ReadonlyArray<string>;
+}
+
+export const rows: ReadonlyArray<Row> = [
+    {
+        rule: "duplicate-name",
+        mutate: (h) => {
+            h.phones[2].name = "one62";
+        },
+        expected: [
+            "phones[2].name: repeats phones[1].name [duplicate-name]; value one62; fix: give every host its own name: it becomes the hostname and the k3s node name",
+        ],
+    },
+    {
+        rule: "dns-label",
+        mutate: (h) => {
+            h.phones[0].name = "One_6T";
+        },
+        expected: [
+            "phones[0].name: is not a DNS label [dns-label]; value One_6T; fix: use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
+        ],
+    },
+    {
+        rule: "interface-name-length",
+        mutate: (h) => {
+            h.phones[0].name = "oneplus6t-ab";
+        },
+        expected: [
+            "phones[0].name: makes the laptop interface usb-oneplus6t-ab longer than Linux's 15 characters [interface-name-length]; value oneplus6t-ab; fix: shorten the phone's name to at most 11 characters",
+        ],
+    },
+    {
+        rule: "link-overlap-phone",
+        mutate: (h) => {
+            h.phones[1].link = { subnet: "10.0.1.0/30" };
+        },
+        expected: [
+            "phones[1].link.subnet: overlaps phones[0].link.subnet (one6t) [link-overlap]; value 10.0.1.0/30; fix: give each phone its own /30",
+        ],
+    },
+    {
+        rule: "link-overlap-lan",
+        mutate: (h) => {
+            h.phones[0].link = { subnet: "192.168.100.4/30" };
+        },
+        expected: [
+            "phones[0].link.subnet: overlaps the LAN (laptop.lan.address) [link-overlap]; value 192.168.100.4/30; fix: choose a /30 outside the LAN and the cluster's ranges",
+        ],
+    },
+    {
+        rule: "link-overlap-cluster",
+        mutate: (h) => {
+            h.phones[0].link = { subnet: "10.42.7.0/30" };
+        },
+        expected: [
+            "phones[0].link.subnet: overlaps the cluster CIDR (k3s.clusterCidr) [link-overlap]; value 10.42.7.0/30; fix: choose a /30 outside the LAN and the cluster's ranges",
+        ],
+    },
+    {
+        rule: "link-overlap-service",
+        mutate: (h) => {
+            h.phones[0].link = { subnet: "10.43.0.8/30" };
+        },
+        expected: [
+            "phones[0].link.subnet: overlaps the service CIDR (k3s.serviceCidr) [link-overlap]; value 10.43.0.8/30; fix: choose a /30 outside the LAN and the cluster's ranges",
+        ],
+    },
+    {
+        rule: "link-prefix",
+        mutate: (h) => {
+            h.phones[0].link = { subnet: "10.0.1.0/29" };
+        },
+        expected: [
+            "phones[0].link.subnet: is not a /30 [link-prefix]; value 10.0.1.0/29; fix: give each phone a /30, e.g. 10.0.1.0/30",
+        ],
+    },
+    {
+        rule: "cidr-network",
+        mutate: (h) => {
+            h.phones[0].link = { subnet: "10.0.1.1/30" };
+        },
+        expected: [
+            "phones[0].link.subnet: is not the network address of its /30 [cidr-network]; value 10.0.1.1/30; fix: write 10.0.1.0/30",
+        ],
+    },
+    {
+        rule: "link-pair",
+        mutate: (h) => {
+            h.phones[0].link.phone = "10.0.1.3";
+        },
+        expected: [
+            "phones[0].link.phone: is not one of 10.0.1.0/30's usable pair 10.0.1.1 and 10.0.1.2 [link-pair]; value 10.0.1.3; fix: use 10.0.1.2 (or leave it out for that default)",
+        ],
+    },
+    {
+        rule: "link-pair-same",
+        mutate: (h) => {
+            h.phones[0].link.phone = "10.0.1.1";
+        },
+        expected: [
+            "phones[0].link.phone: is the same address as the laptop end [link-pair]; value 10.0.1.1; fix: the phone takes the other usable address of the /30",
+        ],
+    },
+    {
+        rule: "pool-outside-lan",
+        mutate: (h) => {
+            h.metallb.pool.addresses = "192.168.101.200-192.168.101.220";
+        },
+        expected: [
+            "metallb.pool.addresses: is not inside the LAN 192.168.100.0/24 [pool-outside-lan]; value 192.168.101.200-192.168.101.220; fix: pick free addresses on the laptop's LAN (MetalLB L2 answers ARP there)",
+        ],
+    },
+    {
+        rule: "pool-contains-laptop",
+        mutate: (h) => {
+            h.metallb.pool.addresses = "192.168.100.50-192.168.100.60";
+        },
+        expected: [
+            "metallb.pool.addresses: contains the laptop's address 192.168.100.52 [pool-contains-laptop]; value 192.168.100.50-192.168.100.60; fix: start the pool above the laptop's address",
+        ],
+    },
+    {
+        rule: "pool-contains-gateway",
+        mutate: (h) => {
+            h.metallb.pool.addresses = "192.168.100.1-192.168.100.9";
+        },
+        expected: [
+            "metallb.pool.addresses: contains the gateway 192.168.100.1 [pool-contains-gateway]; value 192.168.100.1-192.168.100.9; fix: keep the router's address out of the pool",
+        ],
+    },
+    {
+        rule: "battery-cap-range-low",
+        mutate: (h) => {
+            h.phones[1].batteryCapMicrovolts = 3500000;
+        },
+        expected: [
+            "phones[1].batteryCapMicrovolts: is outside the safe range 3600000-4400000 µV [battery-cap-range]; value 3500000; fix: write microvolts, not volts or millivolts: 3800000 is 3.8 V (about 70 % charge); null keeps the stock value",
+        ],
+    },
+    {
+        rule: "battery-cap-range-high",
+        mutate: (h) => {
+            h.phones[1].batteryCapMicrovolts = 4450000;
+        },
+        expected: [
+            "phones[1].batteryCapMicrovolts: is outside the safe range 3600000-4400000 µV [battery-cap-range]; value 4450000; fix: write microvolts, not volts or millivolts: 3800000 is 3.8 V (about 70 % charge); null keeps the stock value",
+        ],
+    },
+    {
+        rule: "battery-cap-volts",
+        mutate: (h) => {
+            h.phones[1].batteryCapMicrovolts = 4;
+        },
+        expected: [
+            "phones[1].batteryCapMicrovolts: is outside the safe range 3600000-4400000 µV [battery-cap-range]; value 4; fix: write microvolts, not volts or millivolts: 3800000 is 3.8 V (about 70 % charge); null keeps the stock value",
+        ],
+    },
+    {
+        rule: "mac-multicast",
+        mutate: (h) => {
+            h.phones[0].gadgetHostMac = "17:26:d6:df:e9:bb";
+        },
+        expected: [
+            "phones[0].gadgetHostMac: is a multicast (group) address [mac-multicast]; value 17:26:d6:df:e9:bb; fix: clear bit 0 of the first octet, e.g. 02:...",
+        ],
+    },
+    {
+        rule: "mac-not-local",
+        mutate: (h) => {
+            h.phones[0].gadgetHostMac = "14:26:d6:df:e9:bb";
+        },
+        expected: [
+            "phones[0].gadgetHostMac: is a vendor (universally administered) address, which a gadget must not claim [mac-not-local]; value 14:26:d6:df:e9:bb; fix: set bit 1 of the first octet (x2, x6, xa or xe), e.g. 02:50:4d:06:00:01",
+        ],
+    },
+    {
+        rule: "lan-mac-multicast",
+        mutate: (h) => {
+            h.laptop.lan.mac = "01:00:5e:00:00:01";
+        },
+        expected: [
+            "laptop.lan.mac: is a multicast (group) address [mac-multicast]; value 01:00:5e:00:00:01; fix: copy the dongle's own MAC from `ip link show`",
+        ],
+    },
+    {
+        rule: "mac-format",
+        mutate: (h) => {
+            h.phones[0].gadgetHostMac = "16-26-d6-df-e9-bb";
+        },
+        expected: [
+            "phones[0].gadgetHostMac: is not a MAC address [mac]; value 16-26-d6-df-e9-bb; fix: write six hex pairs separated by ':', e.g. 02:50:4d:06:00:01",
+        ],
+    },
+    {
+        rule: "duplicate-mac",
+        mutate: (h) => {
+            h.phones[1].gadgetHostMac = "16:26:d6:df:e9:bb";
+        },
+        expected: [
+            "phones[1].gadgetHostMac: is also phones[0].gadgetHostMac [duplicate-mac]; value 16:26:d6:df:e9:bb; fix: give each phone its own gadget MAC",
+        ],
+    },
+    {
+        rule: "hub-port",
+        mutate: (h) => {
+            h.phones[0].hubPort = "usb-5.2";
+        },
+        expected: [
+            "phones[0].hubPort: is not a udev ID_PATH of a USB port [hub-port]; value usb-5.2; fix: copy ID_PATH from `udevadm info -q property -p /sys/class/net/IFACE`, e.g. pci-0000:00:14.0-usb-0:5.2:1.0",
+        ],
+    },
+    {
+        rule: "hub-port-controller",
+        mutate: (h) => {
+            h.phones[0].hubPort = "pci-0000:00:1d.0-usb-0:1.2:1.0";
+        },
+        expected: [
+            "phones[0].hubPort: is not on the laptop's USB controller pci-0000:00:14.0 [hub-port-controller]; value pci-0000:00:1d.0-usb-0:1.2:1.0; fix: correct laptop.usbController or the port path",
+        ],
+    },
+    {
+        rule: "duplicate-hub-port",
+        mutate: (h) => {
+            h.phones[1].hubPort = "pci-0000:00:14.0-usb-0:5.2:1.0";
+        },
+        expected: [
+            "phones[1].hubPort: is also the port of phones[0] [duplicate-hub-port]; value pci-0000:00:14.0-usb-0:5.2:1.0; fix: each phone has its own cable and port",
+        ],
+    },
+    {
+        rule: "unknown-device",
+        mutate: (h) => {
+            h.phones[0].device = "oneplus-dumpling";
+        },
+        expected: [
+            "phones[0].device: is not a known device profile [unknown-device]; value oneplus-dumpling; fix: use one of oneplus-enchilada, oneplus-fajita, or add hosts/pmos/devices/oneplus-dumpling.json",
+        ],
+    },
+    {
+        rule: "k3s-unpinned",
+        mutate: (h) => {
+            h.k3s.version = "stable";
+        },
+        expected: [
+            "k3s.version: is not a pinned version [pinned-version]; value stable; fix: pin an exact k3s release such as v1.35.5+k3s1 (channels like 'stable' or 'latest' move under you)",
+        ],
+    },
+    {
+        rule: "metallb-unpinned",
+        mutate: (h) => {
+            h.metallb.version = "latest";
+        },
+        expected: [
+            "metallb.version: is not a pinned version [pinned-version]; value latest; fix: pin an exact MetalLB release such as v0.14.9",
+        ],
+    },
+    {
+        rule: "cidr-overlap",
+        mutate: (h) => {
+            h.k3s.serviceCidr = "10.42.128.0/17";
+        },
+        expected: [
+            "k3s.serviceCidr: overlaps the cluster CIDR (k3s.clusterCidr) [cidr-overlap]; value 10.42.128.0/17; fix: choose a range that overlaps nothing else in the household",
+        ],
+    },
+    {
+        rule: "gateway-outside-lan",
+        mutate: (h) => {
+            h.laptop.lan.gateway = "192.168.1.1";
+        },
+        expected: [
+            "laptop.lan.gateway: is not inside the LAN 192.168.100.0/24 [gateway-outside-lan]; value 192.168.1.1; fix: use the router's address on the laptop's LAN",
+        ],
+    },
+    {
+        rule: "speaker-on-lan",
+        mutate: (h) => {
+            h.metallb.speakerNode = "one6t";
+        },
+        expected: [
+            "metallb.speakerNode: is not the laptop, the only node with a LAN interface [speaker-on-lan]; value one6t; fix: use k3master: a phone that wins the L2 election cannot answer ARP on the LAN",
+        ],
+    },
+    {
+        rule: "l2-interface",
+        mutate: (h) => {
+            h.metallb.l2.interface = "usb-one6t";
+        },
+        expected: [
+            "metallb.l2.interface: is not the laptop's LAN interface wan0 [l2-interface]; value usb-one6t; fix: use wan0 or leave it out",
+        ],
+    },
+    {
+        rule: "managed-flag",
+        mutate: (h) => {
+            h.k3s.server.extraFlags = ["--node-ip=10.0.0.1"];
+        },
+        expected: [
+            "k3s.server.extraFlags[0]: is set by the program from the household [managed-flag]; value --node-ip=10.0.0.1; fix: remove it; change the household field that derives node-ip instead",
+        ],
+    },
+    {
+        rule: "k3s-flag",
+        mutate: (h) => {
+            h.k3s.agent.extraFlags = ["node-label=x"];
+        },
+        expected: [
+            "k3s.agent.extraFlags[0]: is not a k3s flag [k3s-flag]; value node-label=x; fix: write one flag per entry as --name=value, e.g. --disable=traefik",
+        ],
+    },
+    {
+        rule: "host-key",
+        mutate: (h) => {
+            h.phones[2].ssh.hostKey = "AAAAC3NzaC1lZDI1NTE5AAAAIFh3";
+        },
+        expected: [
+            "phones[2].ssh.hostKey: is not an SSH public host key [host-key]; value AAAAC3NzaC1lZDI1NTE5AAAAIFh3; fix: paste the host's public key as 'TYPE BASE64' (ssh-keyscan HOST prints it; drop the host name column)",
+        ],
+    },
+    {
+        rule: "unknown-key",
+        mutate: (h) => {
+            h.phones[0].hubport = h.phones[0].hubPort;
+        },
+        expected: [
+            "phones[0].hubport: is not a setting of this program [unknown-key]; value pci-0000:00:14.0-usb-0:5.2:1.0; fix: remove it or correct its spelling (names are camelCase, e.g. hubPort)",
+        ],
+    },
+    {
+        rule: "required",
+        mutate: (h) => {
+            delete h.laptop.ssh;
+        },
+        expected: [
+            "laptop.ssh: is required [required]; value (missing); fix: set laptop.ssh",
+        ],
+    },
+    {
+        rule: "missing-binary",
+        mutate: (h) => {
+            h.k3s.source = { kind: "local", installScript: "/srv/k3s/install.sh", binaries: { amd64: "/srv/k3s/k3s" } };
+        },
+        expected: [
+            "k3s.source.binaries.arm64: is required: the phones run arm64 agents [missing-binary]; value (missing); fix: point it at k3s-arm64 from the same release",
+        ],
+    },
+
+];

@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { HouseholdError, formatIssue } from "../../household/issues";
+import { parseHousehold } from "../../household/model";
+import { homelabHousehold } from "../fixtures";
+import { rows } from "./rows";
+
+function problems(h: unknown): string[] {
+    try {
+        parseHousehold(h, "Pulumi.test.yaml");
+    } catch (e) {
+        if (e instanceof HouseholdError) {
+            return e.issues.map(formatIssue);
+        }
+        throw e;
+    }
+    return [];
+}
+
+describe("household validation", () => {
+    it("accepts the homelab household of Pulumi.homelab.yaml", () => {
+        expect(problems(homelabHousehold())).toEqual([]);
+    });
+
+    it.each(rows)("rule $rule: reports exactly its problem, with path, value and fix", ({ mutate, expected }) => {
+        const h = homelabHousehold();
+        mutate(h);
+        expect(problems(h)).toEqual(expected);
+    });
+
+    it("reports every problem at once, shape and cross-field alike, sorted by path", () => {
+        const h = homelabHousehold();
+        h.k3s.version = "stable";
+        h.phones[1].link = { subnet: "10.0.1.0/30" };
+        h.phones[2].gadgetHostMac = "17:26:d6:df:e9:bb";
+        h.metallb.pool.addresses = "192.168.100.1-192.168.100.9";
+        const found = problems(h);
+        expect(found.map((l) => l.split(":")[0])).toEqual(["k3s.version", "metallb.pool.addresses", "phones[1].link.subnet", "phones[2].gadgetHostMac"]);
+    });
+
+    it("says nothing was changed on any host, and names the config source", () => {
+        const h = homelabHousehold();
+        h.phones[0].device = "oneplus-dumpling";
+        expect(() => parseHousehold(h, "Pulumi.homelab.yaml, k3s-over-usb:household")).toThrow(
+            /^Pulumi\.homelab\.yaml, k3s-over-usb:household: the household config has 1 problem; nothing was changed on any host:\n {2}- phones\[0\]\.device: /,
+        );
+    });
+
+    it("derives the model: links, their interface names, defaults", () => {
+        const h = homelabHousehold();
+        delete h.phones[0].link.laptop;
+        delete h.phones[0].link.phone;
+        const model = parseHousehold(h, "test");
+        expect(model.phones.map((p) => [p.name, p.link.laptopInterface, p.link.laptopAddress, p.link.phoneAddress, p.device.dtb])).toEqual([
+            ["one6t", "usb-one6t", "10.0.1.1", "10.0.1.2", "qcom/sdm845-oneplus-fajita"],
+            ["one62", "usb-one62", "10.0.2.1", "10.0.2.2", "qcom/sdm845-oneplus-enchilada"],
+            ["one61", "usb-one61", "10.0.3.1", "10.0.3.2", "qcom/sdm845-oneplus-enchilada"],
+        ]);
+        expect(model.phones[0]!.escalation).toBe("doas");
+        expect(model.phones[0]!.firewall).toBe("keep");
+        expect(model.k3s.server).toEqual({ flannelIface: "wan0", nodeIp: "192.168.100.52", extraFlags: [] });
+        expect(model.metallb?.speakerNode).toBe("k3master");
+    });
+});

@@ -1,0 +1,29 @@
+import { defineConfig } from "vitest/config";
+
+// Two projects: "unit" runs anywhere (Pulumi mocks, renderers, validation); "lab" needs root and a
+// running lab, and runs inside the lab's operator network namespace (see tools/test.sh).
+export default defineConfig({
+    test: {
+        projects: [
+            {
+                test: {
+                    name: "unit",
+                    include: ["test/**/*.test.ts"],
+                    exclude: ["test/lab/**"],
+                    isolate: true,
+                    testTimeout: 20_000,
+                },
+            },
+            {
+                test: {
+                    name: "lab",
+                    include: ["test/lab/**/*.test.ts"],
+                    isolate: true,
+                    fileParallelism: false,
+                    testTimeout: 300_000,
+                    hookTimeout: 300_000,
+                },
+            },
+        ],
+    },
+});
