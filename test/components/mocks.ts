@@ -103,7 +103,8 @@ export function installMocks(preview = false): void {
 const keys = new WeakMap<pulumi.Resource, string>();
 
 function keyOf(r: unknown): string {
-    return (r && keys.get(r as pulumi.Resource)) ?? "?";
+    const found = r ? keys.get(r as pulumi.Resource) : undefined;
+    return found ?? "?";
 }
 
 /** Records parents and dependsOn of every resource constructed from now on in this stack. */
