@@ -29,7 +29,7 @@ const phones = household.phones.map((phone, i) => {
     const node = new PmosNode(phone.name, { phone, access }, { dependsOn: [link] });
     // One step at a time per phone: each rebuilds the boot image or restarts services.
     const battery = new BatteryCap(phone.name, { phone, access }, { dependsOn: [node] });
-    const agent = new K3sAgent(phone.name, { household, phone, access, token: server.token }, { dependsOn: [link, node, battery, server] });
+    const agent = new K3sAgent(phone.name, { household, phone, access, token: server.token, cleanupKey: server.cleanupKey }, { dependsOn: [link, node, battery, server] });
     return { phone, link, battery, agent };
 });
 

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { agentConfig, installScriptUrl } from "../hosts/k3s/config";
+import { agentUninstall, cleanupAuthorizedLine, cleanupKeyPath } from "../hosts/pmos/files";
 import { serverUrlFor, type Household, type Phone } from "../household/model";
 import type { Access } from "./access";
 import { stageK3s } from "./k3s-stage";
@@ -13,13 +14,16 @@ export interface K3sAgentArgs {
     readonly access: Access;
     /** The server's join token; secret. */
     readonly token: pulumi.Input<string>;
+    /** Public half of the laptop's cleanup key (K3sServer.cleanupKey). */
+    readonly cleanupKey: pulumi.Input<string>;
 }
 
 /**
  * A pinned k3s agent on a phone, joining the API server at the phone's own laptop end. Waits until the
- * node is Ready. Delete drains and deletes the node (and its node password) on the server, then
- * uninstalls on the phone, so a reflashed phone rejoins under the same name. A phone whose host key
- * changed (reflashed) has its old node forgotten before the agent joins again.
+ * node is Ready. Delete drains and deletes the node (and its node password) on the server, then the
+ * laptop uninstalls the agent on the phone with a key the phone accepts for that command only, so the
+ * delete also succeeds when the operator cannot reach the phone, and when the phone is gone or was
+ * reflashed. A phone whose host key changed (reflashed) has its old node forgotten before it rejoins.
  */
 export class K3sAgent extends pulumi.ComponentResource {
     /** The node's name in the cluster. */
@@ -58,9 +62,24 @@ export class K3sAgent extends pulumi.ComponentResource {
                     ...stage.env,
                 },
                 stdin: args.token,
-                onDelete: { script: "hosts/steps/k3s-uninstall.sh", env: { ROLE: "agent" } },
             },
             { parent: this, dependsOn: [forget, ...stage.resources], customTimeouts: { create: "15m", update: "15m" } },
+        );
+
+        const cleanupAccess = remoteStep(
+            `${name}-cleanup-access`,
+            {
+                host,
+                step: "cleanup-access",
+                script: "hosts/pmos/steps/cleanup-access.sh",
+                env: {
+                    SSH_USER: phone.ssh.user,
+                    AUTHORIZED_LINE: pulumi.output(args.cleanupKey).apply((key) => cleanupAuthorizedLine(key, household.laptop.name)),
+                    UNINSTALL_PATH: agentUninstall.path,
+                    UNINSTALL: agentUninstall.content,
+                },
+            },
+            { parent: this, dependsOn: [install] },
         );
 
         // The host key in env re-runs the wait when the phone was reflashed and rejoined.
@@ -71,9 +90,12 @@ export class K3sAgent extends pulumi.ComponentResource {
                 step: `node-ready ${phone.name}`,
                 script: "hosts/laptop/steps/node-ready.sh",
                 env: { NODE: phone.name, READY_TIMEOUT: "300", PHONE_HOST_KEY: phone.ssh.hostKey },
-                onDelete: { script: "hosts/laptop/steps/node-remove.sh", env: { NODE: phone.name } },
+                onDelete: {
+                    script: "hosts/laptop/steps/node-remove.sh",
+                    env: { NODE: phone.name, PHONE_ADDR: phone.ssh.address, PHONE_USER: phone.ssh.user, PHONE_HOST_KEY: phone.ssh.hostKey, KEY_PATH: cleanupKeyPath },
+                },
             },
-            { parent: this, dependsOn: [install], customTimeouts: { create: "10m", update: "10m" } },
+            { parent: this, dependsOn: [install, cleanupAccess], customTimeouts: { create: "10m", update: "10m" } },
         );
         this.nodeName = pulumi.output(ready.id).apply(() => phone.name);
         this.nodeIp = pulumi.output(ready.id).apply(() => phone.link.phoneAddress);

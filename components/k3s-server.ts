@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { installScriptUrl, serverConfig } from "../hosts/k3s/config";
 import { rewriteKubeconfig } from "../hosts/k3s/kubeconfig";
+import { cleanupKeyPath } from "../hosts/pmos/files";
 import type { Household } from "../household/model";
 import type { Access } from "./access";
 import { stageK3s } from "./k3s-stage";
@@ -30,6 +31,8 @@ export class K3sServer extends pulumi.ComponentResource {
     public readonly apiServer: pulumi.Output<string>;
     /** The installed k3s version. */
     public readonly version: pulumi.Output<string>;
+    /** Public half of the laptop's cleanup key, which phones accept for the agent uninstall only. */
+    public readonly cleanupKey: pulumi.Output<string>;
 
     constructor(name: string, args: K3sServerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("k3s-over-usb:k3s:K3sServer", name, {}, opts);
@@ -66,6 +69,19 @@ export class K3sServer extends pulumi.ComponentResource {
             { parent: this, dependsOn: stage.resources, customTimeouts: { create: "15m", update: "15m" } },
         );
 
+        const cleanup = remoteStep(
+            `${name}-cleanup-key`,
+            {
+                host,
+                step: "cleanup-key",
+                script: "hosts/laptop/steps/cleanup-key.sh",
+                env: { KEY_PATH: cleanupKeyPath, COMMENT: `k3s-over-usb-cleanup@${laptop.name}` },
+                onDelete: { script: "hosts/laptop/steps/cleanup-key-delete.sh", env: { KEY_PATH: cleanupKeyPath } },
+            },
+            { parent: this, dependsOn: [install] },
+        );
+        this.cleanupKey = cleanup.stdout;
+
         const read = remoteStep(
             `${name}-kubeconfig`,
             { host, step: "kubeconfig", script: "hosts/laptop/steps/kubeconfig.sh", secretStdout: true, triggers: [install.id] },
@@ -74,6 +90,6 @@ export class K3sServer extends pulumi.ComponentResource {
         this.apiServer = pulumi.output(`https://${laptop.lan.address}:6443`);
         this.kubeconfig = pulumi.secret(read.stdout.apply((text) => rewriteKubeconfig(text, `https://${laptop.lan.address}:6443`, contextName)));
         this.version = pulumi.output(install.id).apply(() => k3s.version);
-        this.registerOutputs({ token: this.token, kubeconfig: this.kubeconfig, apiServer: this.apiServer, version: this.version });
+        this.registerOutputs({ token: this.token, kubeconfig: this.kubeconfig, apiServer: this.apiServer, version: this.version, cleanupKey: this.cleanupKey });
     }
 }

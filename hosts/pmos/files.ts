@@ -131,3 +131,30 @@ export function batteryCapFiles(phone: Phone, microvolts: number): BatteryCapFil
         },
     };
 }
+
+/** Run as the phone's SSH user by the laptop's cleanup key (forced command): uninstall, then revoke itself. */
+export const agentUninstall = {
+    path: "/etc/k3s-over-usb/uninstall-agent.sh",
+    content: [
+        "#!/bin/sh",
+        `# ${managedBy}`,
+        "# The laptop runs this over SSH when the agent is deleted; the operator's machine may not reach the phone then.",
+        "set -eu",
+        'if command -v doas >/dev/null 2>&1; then esc="doas -n"; else esc="sudo -n"; fi',
+        "if [ -x /usr/local/bin/k3s-agent-uninstall.sh ]; then",
+        "\t$esc /usr/local/bin/k3s-agent-uninstall.sh",
+        "fi",
+        "$esc rm -rf /etc/rancher/k3s",
+        "sed -i '/k3s-over-usb-cleanup/d' \"$HOME/.ssh/authorized_keys\"",
+        "$esc rm -f /etc/k3s-over-usb/uninstall-agent.sh",
+        "echo uninstalled",
+        "",
+    ].join("\n"),
+} as const;
+
+/** The only thing the laptop's cleanup key may do on a phone. */
+export function cleanupAuthorizedLine(publicKey: string, laptopName: string): string {
+    return `restrict,command="/bin/sh ${agentUninstall.path}" ${publicKey.trim()} k3s-over-usb-cleanup@${laptopName}`;
+}
+
+export const cleanupKeyPath = "/etc/k3s-over-usb/cleanup/id_ed25519";

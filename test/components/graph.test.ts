@@ -85,10 +85,12 @@ describe("the homelab graph", () => {
                 [cmd(`${p}-battery-cap`), cap(p)],
                 [cmd(`${p}-forget-previous`), agent(p)],
                 [cmd(`${p}-install`), agent(p)],
+                [cmd(`${p}-cleanup-access`), agent(p)],
                 [cmd(`${p}-ready`), agent(p)],
             ]),
             [cmd("k3master-install"), server],
             [cmd("k3master-kubeconfig"), server],
+            [cmd("k3master-cleanup-key"), server],
             [key("random:index/randomPassword:RandomPassword", "k3master-token"), server],
             [key("pulumi:providers:kubernetes", "metallb-k8s"), key("k3s-over-usb:cluster:MetalLbPool", "metallb")],
             [cmd("metallb-webhook"), key("k3s-over-usb:cluster:MetalLbPool", "metallb")],
@@ -97,7 +99,7 @@ describe("the homelab graph", () => {
             expect(edges.get(child)?.parent, child).toBe(parent);
         }
         const children = registered.filter((r) => r.type === "command:remote:Command").length;
-        expect(children).toBe(phones.length * 9 + 3);
+        expect(children).toBe(phones.length * 10 + 4);
     });
 
     it("creates the k3s server only after every link (and its NAT) exists", () => {
@@ -115,8 +117,18 @@ describe("the homelab graph", () => {
     it("forgets a previous node before the agent joins, and waits for Ready after it did", () => {
         for (const p of phones) {
             expect(edges.get(cmd(`${p}-install`))?.dependsOn).toEqual([cmd(`${p}-forget-previous`)]);
-            expect(edges.get(cmd(`${p}-ready`))?.dependsOn).toEqual([cmd(`${p}-install`)]);
+            expect(edges.get(cmd(`${p}-ready`))?.dependsOn).toEqual([cmd(`${p}-install`), cmd(`${p}-cleanup-access`)]);
         }
+    });
+
+    it("lets the laptop uninstall an agent with its own key, for that one command only", () => {
+        expect(command("one61-cleanup-access").inputs["create"]).toContain(
+            `AUTHORIZED_LINE='restrict,command="/bin/sh /etc/k3s-over-usb/uninstall-agent.sh" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILaptopCleanupKeyMock k3s-over-usb-cleanup@k3master'`,
+        );
+        const remove = command("one61-ready").inputs["delete"] as string;
+        expect(remove).toContain("PHONE_ADDR='10.0.3.2'");
+        expect(remove).toContain("PHONE_HOST_KEY='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFh3mOHqTmGd6SlFXdjokFYl0n2LRNdHzR7UN+qtA0yQ'");
+        expect(command("one61-install").inputs["delete"]).toBeUndefined();
     });
 
     it("reaches a phone first where locate found it, then at its /30", () => {

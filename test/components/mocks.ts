@@ -67,6 +67,9 @@ function stdoutFor(name: string): string {
     if (name.endsWith("-kubeconfig")) {
         return k3sKubeconfig;
     }
+    if (name.endsWith("-cleanup-key")) {
+        return "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILaptopCleanupKeyMock";
+    }
     if (name.endsWith("-battery-cap")) {
         return '{"written":3800000,"live":4400000}';
     }

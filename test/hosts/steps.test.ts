@@ -26,6 +26,8 @@ describe("remote steps", () => {
 
     it("are all there", () => {
         expect(files).toEqual([
+            "hosts/laptop/steps/cleanup-key-delete.sh",
+            "hosts/laptop/steps/cleanup-key.sh",
             "hosts/laptop/steps/kubeconfig.sh",
             "hosts/laptop/steps/link-delete.sh",
             "hosts/laptop/steps/link.sh",
@@ -36,6 +38,7 @@ describe("remote steps", () => {
             "hosts/pmos/steps/adopt.sh",
             "hosts/pmos/steps/battery-cap-delete.sh",
             "hosts/pmos/steps/battery-cap.sh",
+            "hosts/pmos/steps/cleanup-access.sh",
             "hosts/pmos/steps/link-delete.sh",
             "hosts/pmos/steps/link.sh",
             "hosts/pmos/steps/node-delete.sh",
