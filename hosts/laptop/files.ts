@@ -63,8 +63,9 @@ export function laptopLinkFiles(laptop: Laptop, phone: Phone): LaptopLinkFiles {
                 `# ${phone.name}'s traffic is routed, not bridged, through the laptop.`,
                 "net.ipv4.ip_forward = 1",
                 "net.ipv4.conf.all.rp_filter = 0",
+                // default, not the link's own key: the link may not exist yet (phone unplugged), and
+                // "default" is what it inherits when it appears.
                 "net.ipv4.conf.default.rp_filter = 0",
-                `net.ipv4.conf.${iface}.rp_filter = 0`,
                 "",
             ].join("\n"),
         },

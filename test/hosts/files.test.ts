@@ -111,7 +111,6 @@ describe("files rendered for the laptop", () => {
             "net.ipv4.ip_forward = 1",
             "net.ipv4.conf.all.rp_filter = 0",
             "net.ipv4.conf.default.rp_filter = 0",
-            "net.ipv4.conf.usb-one6t.rp_filter = 0",
             "",
         ]);
     });

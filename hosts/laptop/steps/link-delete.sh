@@ -17,13 +17,12 @@ remove_file "$SYSCTL_PATH"
 remove_file "$NETPLAN_PATH"
 remove_file "$LINK_FILE_PATH"
 netplan apply || say "netplan apply failed; the next boot applies the remaining config"
+rmdir /etc/k3s-over-usb 2>/dev/null || true
 if [ -e "/sys/class/net/$IFACE" ]; then
-	# Without our .link file udev gives the cable its default name again.
+	# udev keeps a name userspace gave (NamePolicy "keep"): the cable gets its default name back when
+	# the phone re-enumerates (replug or reboot).
 	ip -4 addr flush dev "$IFACE" || true
 	ip link set dev "$IFACE" down
-	udevadm control --reload
-	udevadm trigger --action=add --subsystem-match=net --sysname-match="$IFACE"
-	udevadm settle || true
-	say "released: $IFACE"
+	say "released: $IFACE (its default name returns when the phone is replugged or rebooted)"
 fi
 say "ok: link removed"

@@ -20,8 +20,7 @@ netplan_changed=$CHANGED
 
 CHANGED=0
 put_file "$SYSCTL_PATH" 644 "$SYSCTL"
-sysctl -q -p "$SYSCTL_PATH" >/dev/null 2>&1 || sysctl -p "$SYSCTL_PATH" >/dev/null ||
-	die "sysctl rejected $SYSCTL_PATH" "check that the interface name $IFACE is valid"
+sysctl -p "$SYSCTL_PATH" >/dev/null || die "sysctl rejected $SYSCTL_PATH" "run sysctl -p $SYSCTL_PATH on the laptop and read its error"
 
 # NAT: the unit (ordered before k3s.service) loads the table at boot; load it now too.
 nft -c -f "$NAT_PATH" >/dev/null 2>&1 || true

@@ -1,0 +1,102 @@
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+
+// The lab's household, as a stack config would describe it: built from what the lab actually runs
+// (`lab/lab.sh status --json`: addresses, users, host keys), so the program meets the lab exactly as
+// it would meet a real household.
+
+export interface LabPhone {
+    readonly name: string;
+    readonly device: string;
+    readonly netns: string;
+    readonly hubPort: string;
+    readonly laptopIfaceDayZero: string;
+    readonly user: string;
+    readonly hostKey: string;
+    readonly dayZeroHostname: string;
+    readonly initSystem: "openrc" | "systemd";
+}
+
+export interface LabStatus {
+    readonly stateDir: string;
+    readonly operatorNetns: string;
+    readonly sshPrivateKeyPath: string;
+    readonly sshPublicKey: string;
+    readonly lan: { readonly cidr: string; readonly gateway: string };
+    readonly operator: { readonly netns: string; readonly address: string };
+    readonly laptop: {
+        readonly name: string;
+        readonly netns: string;
+        readonly address: string;
+        readonly user: string;
+        readonly hostKey: string;
+        readonly lanInterface: string;
+        readonly lanMac: string;
+        readonly usbControllerPath: string;
+    };
+    readonly phones: ReadonlyArray<LabPhone>;
+}
+
+export const labScript = path.join(__dirname, "lab.sh");
+
+export function labStatus(): LabStatus {
+    const r = spawnSync("bash", [labScript, "status", "--json"], { encoding: "utf8" });
+    if (r.status !== 0) {
+        throw new Error(`lab status failed (is the lab up? npm run lab:up):\n${r.stderr}`);
+    }
+    return JSON.parse(r.stdout) as LabStatus;
+}
+
+export function labPrivateKey(status: LabStatus): string {
+    return fs.readFileSync(status.sshPrivateKeyPath, "utf8");
+}
+
+// The seed's gadget MACs for its three phones; the lab's extra phones get locally administered ones.
+const seedMacs: Record<string, string> = { one6t: "16:26:d6:df:e9:bb", one62: "9a:e8:dd:73:77:5d", one61: "f2:1c:05:01:4e:d5" };
+
+function gadgetMac(name: string, index: number): string {
+    return seedMacs[name] ?? `02:6b:33:75:73:${(index + 1).toString(16).padStart(2, "0")}`;
+}
+
+/** The household config (the value of k3s-over-usb:household) for the running lab. */
+export function labHousehold(status: LabStatus, metallbManifest: string): Record<string, unknown> {
+    const prefix = status.lan.cidr.split("/")[1];
+    return {
+        laptop: {
+            name: status.laptop.name,
+            ssh: { address: status.laptop.address, user: status.laptop.user, hostKey: status.laptop.hostKey },
+            escalation: "sudo",
+            lan: {
+                interface: status.laptop.lanInterface,
+                mac: status.laptop.lanMac,
+                address: `${status.laptop.address}/${prefix}`,
+                gateway: status.lan.gateway,
+                dns: [status.lan.gateway],
+            },
+            usbController: status.laptop.usbControllerPath,
+        },
+        phones: status.phones.map((p, i) => ({
+            name: p.name,
+            device: p.device,
+            hubPort: p.hubPort,
+            link: { subnet: `10.0.${i + 1}.0/30` },
+            gadgetHostMac: gadgetMac(p.name, i),
+            batteryCapMicrovolts: 3800000,
+            init: "auto",
+            ssh: { user: p.user, hostKey: p.hostKey },
+        })),
+        k3s: {
+            version: "v1.35.5+k3s1",
+            server: { flannelIface: status.laptop.lanInterface },
+            agent: { taint: "node-role/phone=true:NoSchedule" },
+            source: { kind: "official" },
+        },
+        metallb: {
+            version: "v0.14.9",
+            manifest: { path: metallbManifest, sha256: "951065e85692aa106f1bb5d5a487d9306154923a794ab1d82122881cbaf588e4" },
+            pool: { name: "homelab-pool", addresses: "192.168.100.200-192.168.100.220" },
+            l2: { name: "homelab-l2" },
+        },
+    };
+}

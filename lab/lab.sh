@@ -1,0 +1,383 @@
+#!/usr/bin/env bash
+# The k3s-over-usb lab: the seed's household (a laptop and pmOS phones, each
+# phone on its own USB cable to the laptop) simulated in network namespaces on
+# this machine, so the project's remote steps run for real over SSH.
+#
+#   lab.sh up [--phones N]        build the household at day zero and boot it
+#   lab.sh down                   remove everything the lab made
+#   lab.sh status [--json]        hosts, state, and the contract for tests
+#   lab.sh reboot HOST            reboot one host (keeps its disk)
+#   lab.sh reflash PHONE          back to day zero (new host key), then boot
+#   lab.sh kernel-upgrade PHONE   stock DTBs over /boot/dtbs, then mkinitfs
+#   lab.sh exec HOST -- CMD...    run a command inside a host, as root
+#
+# HOST is laptop (or k3master) or a phone name (one6t, one62, one61, phone04..);
+# exec also takes router and operator (network namespaces only).
+# See lab/README.md for what is real and what stands in for hardware.
+set -euo pipefail
+
+LAB_DIR=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
+# shellcheck source=lib/common.sh
+. "$LAB_DIR/lib/common.sh"
+# shellcheck source=lib/disk.sh
+. "$LAB_DIR/lib/disk.sh"
+# shellcheck source=lib/hosts.sh
+. "$LAB_DIR/lib/hosts.sh"
+
+usage() {
+	sed -n '6,16p' "$0" | sed 's/^# \{0,1\}//'
+	exit "${1:-2}"
+}
+
+host_arg() { # name -> canonical host id
+	case $1 in
+	laptop | "$LAPTOP_NAME") echo laptop ;;
+	*)
+		is_phone "$1" || die "unknown host '$1' (hosts: laptop ${PHONES[*]})"
+		echo "$1"
+		;;
+	esac
+}
+
+# --- up -------------------------------------------------------------------------
+
+cmd_up() {
+	local n=3 start i name dev port hash pids=() failed=0 p
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--phones)
+			n=${2:-}
+			shift
+			;;
+		--phones=*) n=${1#*=} ;;
+		*) die "up: unknown argument '$1'" ;;
+		esac
+		shift
+	done
+	if ! [[ $n =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ] || [ "$n" -gt 99 ]; then die "up: --phones must be 1..99, got '$n'"; fi
+	need_root up
+	need_root_ns
+	if [ -e "$STATE_DIR/lab.conf" ] || [ -n "$(existing_lab_namespaces)" ]; then
+		die "the lab is already up (or left over): run lab.sh down first"
+	fi
+	start=$(date +%s.%N)
+	mkdir -p "$STATE_DIR"
+	chmod 0700 "$STATE_DIR"
+	# The lab's disks live in memory: the machine's disk is mounted with
+	# discard, which makes creating and deleting thousands of small files
+	# (a copy of /etc per host) slow. Hosts keep their disks across reboots;
+	# `down` throws everything away anyway.
+	if [ -z "${K3OU_LAB_STATE_ON_DISK:-}" ]; then
+		mount -t tmpfs -o mode=0700,size=4g k3ou-lab-state "$STATE_DIR"
+	fi
+	mkdir -p "$STATE_DIR/operator" "$STATE_DIR/dtb"
+	root_ns_snapshot >"$STATE_DIR/root-ns.before"
+	if mountpoint -q /run/netns 2>/dev/null; then echo yes; else echo no; fi >"$STATE_DIR/run-netns-was-mounted"
+
+	PHONES=()
+	for i in $(seq 1 "$n"); do
+		read -r name _ _ <<<"$(phone_spec "$i")"
+		PHONES+=("$name")
+	done
+	PHONE_COUNT=$n
+	index_phones
+	{
+		echo "# written by lab.sh up; read by every other command"
+		printf 'PHONE_COUNT=%d\n' "$n"
+		printf 'PHONES=(%s)\n' "${PHONES[*]}"
+		printf 'LAB_DIR_AT_UP=%q\n' "$LAB_DIR"
+	} >"$STATE_DIR/lab.conf"
+	# A failure part-way must not leave a half-built lab behind.
+	UP_DONE=0
+	trap 'if [ "$UP_DONE" = 0 ]; then log "up failed; tearing the lab down (set K3OU_LAB_KEEP_FAILED=1 to keep it)"; [ -n "${K3OU_LAB_KEEP_FAILED:-}" ] || cmd_down >/dev/null 2>&1 || true; fi' EXIT
+
+	log "operator key, device trees, sysctl defaults"
+	ssh-keygen -q -t ed25519 -N '' -C k3s-over-usb-lab-operator -f "$STATE_DIR/operator/id_ed25519"
+	chmod 0600 "$STATE_DIR/operator/id_ed25519"
+	for dev in enchilada fajita; do
+		dtc -q -I dts -O dtb -o "$STATE_DIR/dtb/sdm845-oneplus-$dev.dtb" "$LAB_DIR/devicetree/sdm845-oneplus-$dev.dts"
+	done
+	snapshot_sysctl_defaults
+	# The phone user's password as pmbootstrap would set it (the lab uses keys).
+	hash=$(openssl passwd -6 147147)
+
+	log "household LAN: switch, router, operator workstation, laptop's dongle"
+	make_lan
+
+	log "laptop ($LAPTOP_NAME): day-zero disk, boot"
+	make_laptop_disk
+	boot_laptop
+
+	log "phones: day-zero disks (${PHONES[*]})"
+	for i in $(seq 1 "$n"); do
+		read -r name dev port <<<"$(phone_spec "$i")"
+		make_phone_disk "$name" "$dev" "$hash"
+	done
+
+	log "phones: factory flash and boot"
+	# Boot in parallel, a few at a time: each boot is mostly waiting on
+	# processes, and the machine has 2 cores.
+	local jobs=${K3OU_LAB_PARALLEL:-6}
+	for name in "${PHONES[@]}"; do
+		while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || failed=1; done
+		(boot_phone "$name") &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || failed=1; done
+	[ "$failed" -eq 0 ] || die "at least one phone failed to boot (see $STATE_DIR/<phone>/runtime/boot.log)"
+
+	wait_ssh_all
+	UP_DONE=1
+	check_root_ns "$STATE_DIR/root-ns.before" "after up"
+	log "up: $n phones in $(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }') s"
+	cmd_status
+}
+
+# sshd of every host answers on its address (the laptop from the operator's
+# LAN, each phone on its usb0 from inside itself: the operator cannot reach it).
+wait_ssh_all() {
+	local host deadline
+	deadline=$((SECONDS + 30))
+	for host in laptop "${PHONES[@]}"; do
+		until port_open "$host"; do
+			[ "$SECONDS" -lt "$deadline" ] || die "$host: sshd did not come up (see $(runtime_dir "$host")/boot.log)"
+			sleep 0.1
+		done
+	done
+}
+
+port_open() { # host: is something listening on tcp/22 in its namespace?
+	ip netns exec "$(ns_of "$1")" ss -Hltn 'sport = :22' 2>/dev/null | grep -q LISTEN
+}
+
+# --- down -------------------------------------------------------------------------
+
+cmd_down() {
+	need_root down
+	need_root_ns
+	local host ns
+	if [ -f "$STATE_DIR/lab.conf" ]; then
+		# shellcheck source=/dev/null
+		. "$STATE_DIR/lab.conf"
+	else
+		PHONES=()
+	fi
+	# Every process of every host, wherever it is (pods would be in other
+	# network namespaces, but in the host's cgroup).
+	kill_host "${PHONES[@]}" laptop 2>/dev/null || true
+	for ns in $(existing_lab_namespaces); do
+		for host in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$host" 2>/dev/null || true; done
+		ip netns del "$ns"
+	done
+	cg_remove ""
+	local before=""
+	[ -f "$STATE_DIR/root-ns.before" ] && before=$(cat "$STATE_DIR/root-ns.before")
+	if [ "$(cat "$STATE_DIR/run-netns-was-mounted" 2>/dev/null)" = no ] &&
+		mountpoint -q /run/netns && [ -z "$(ls -A /run/netns)" ]; then
+		umount /run/netns && rmdir /run/netns
+	fi
+	if mountpoint -q "$STATE_DIR"; then
+		umount "$STATE_DIR" || umount -l "$STATE_DIR"
+	fi
+	case $STATE_DIR in /var/lib/* | /tmp/*) rm -rf "$STATE_DIR" ;; *) die "refusing to remove unexpected state dir $STATE_DIR" ;; esac
+	rm -f "$GLOBAL_LOCK"
+	leftovers
+	if [ -n "$before" ]; then
+		check_root_ns <(printf '%s\n' "$before") "after down"
+	fi
+	log "down: nothing of the lab is left"
+}
+
+# Fails if anything the lab makes still exists.
+leftovers() {
+	local bad=""
+	[ -n "$(existing_lab_namespaces)" ] && bad="$bad namespaces"
+	[ -e "$STATE_DIR" ] && bad="$bad state-dir"
+	grep -q -e k3ou-lab -e k3s-over-usb-lab /proc/self/mountinfo && bad="$bad mounts"
+	[ -n "$(cg_roots | while read -r r; do [ -d "$r/k3ou-lab" ] && echo "$r"; done)" ] && bad="$bad cgroups"
+	[ -z "$bad" ] || die "down left behind:$bad"
+}
+
+# --- status -------------------------------------------------------------------------
+
+host_key() { cut -d' ' -f1,2 "$(host_dir "$1")/disk/etc/ssh/ssh_host_ed25519_key.pub"; }
+
+host_state() {
+	local rt
+	rt=$(runtime_dir "$1")
+	if host_running "$1"; then
+		echo running
+	elif [ -e "$rt/stuck" ]; then
+		echo "stuck-in-bootloader"
+	else
+		echo stopped
+	fi
+}
+
+cmd_status() {
+	load_conf
+	if [ "${1:-}" = --json ]; then
+		status_json
+		return
+	fi
+	[ "$#" -eq 0 ] || die "status: unknown argument '$1'"
+	local name dev port
+	printf '%-10s %-20s %-17s %-24s %-9s %s\n' HOST DEVICE NETNS ADDRESS STATE "LAPTOP IFACE"
+	printf '%-10s %-20s %-17s %-24s %-9s %s\n' router - "$(ns_of router)" "$LAN_GATEWAY" up -
+	printf '%-10s %-20s %-17s %-24s %-9s %s\n' operator - "$(ns_of operator)" "$OPERATOR_IP" up -
+	printf '%-10s %-20s %-17s %-24s %-9s %s\n' laptop "$LAPTOP_NAME (ubuntu)" "$(ns_of laptop)" "$LAPTOP_IP (wan0)" "$(host_state laptop)" -
+	for name in "${PHONES[@]}"; do
+		dev=$(phone_field "$name" device)
+		port=$(phone_field "$name" port)
+		printf '%-10s %-20s %-17s %-24s %-9s %s\n' "$name" "$dev" "$(ns_of "$name")" "usb0 @ ${port#*-usb-0:}" \
+			"$(host_state "$name")" "$(laptop_iface_of "$port")"
+	done
+	echo
+	echo "operator: ip netns exec $(ns_of operator) ssh -i $STATE_DIR/operator/id_ed25519 $LAPTOP_USER@$LAPTOP_IP"
+}
+
+laptop_iface_of() { # port -> current laptop-side name of that phone's link
+	[ -n "${LAPTOP_LINKS+set}" ] || LAPTOP_LINKS=$(link_table "$(ns_of laptop)" 2>/dev/null || true)
+	printf '%s\n' "$LAPTOP_LINKS" | awk -F'\t' -v p="path=$1 " 'index($2 " ", p) { print $1 }'
+}
+
+status_json() {
+	local name dev port phones=()
+	for name in "${PHONES[@]}"; do
+		dev=$(phone_field "$name" device)
+		port=$(phone_field "$name" port)
+		phones+=("$(jq -n --arg name "$name" --arg device "$dev" --arg netns "$(ns_of "$name")" \
+			--arg hubPort "$port" --arg ifz "$(path_ifname "$port")" --arg user "$PHONE_USER" \
+			--arg hostKey "$(host_key "$name")" --arg state "$(host_state "$name")" \
+			--arg iface "$(laptop_iface_of "$port")" \
+			'{name: $name, device: $device, netns: $netns, hubPort: $hubPort, laptopIfaceDayZero: $ifz,
+			  user: $user, hostKey: $hostKey, dayZeroHostname: $device, initSystem: "openrc",
+			  state: $state, laptopIface: $iface}')")
+	done
+	jq -n --arg stateDir "$STATE_DIR" --arg opns "$(ns_of operator)" \
+		--arg key "$STATE_DIR/operator/id_ed25519" --arg pub "$(cut -d' ' -f1,2 "$STATE_DIR/operator/id_ed25519.pub")" \
+		--arg cidr "$LAN_CIDR" --arg gw "$LAN_GATEWAY" --arg rns "$(ns_of router)" --arg opip "$OPERATOR_IP" \
+		--arg lns "$(ns_of laptop)" --arg lip "$LAPTOP_IP" --arg luser "$LAPTOP_USER" \
+		--arg lkey "$(host_key laptop)" --arg lmac "$LAPTOP_MAC" --arg usbc "$USB_CONTROLLER" \
+		--arg lname "$LAPTOP_NAME" --arg lstate "$(host_state laptop)" \
+		--argjson phones "$(printf '%s\n' "${phones[@]}" | jq -s .)" \
+		'{stateDir: $stateDir, operatorNetns: $opns, sshPrivateKeyPath: $key, sshPublicKey: $pub,
+		  lan: {cidr: $cidr, gateway: $gw},
+		  router: {netns: $rns, address: $gw},
+		  operator: {netns: $opns, address: $opip},
+		  laptop: {name: $lname, netns: $lns, address: $lip, user: $luser, hostKey: $lkey,
+		           lanInterface: "wan0", lanMac: $lmac, usbControllerPath: $usbc, state: $lstate},
+		  phones: $phones}'
+}
+
+# --- reboot / reflash / kernel-upgrade / exec ----------------------------------------
+
+cmd_reboot() {
+	[ $# -eq 1 ] || die "usage: lab.sh reboot HOST"
+	need_root reboot
+	need_root_ns
+	load_conf
+	local host
+	host=$(host_arg "$1")
+	if [ "$host" = laptop ]; then
+		stop_laptop
+		boot_laptop
+	else
+		stop_phone "$host"
+		boot_phone "$host"
+	fi
+	wait_ssh "$host"
+	log "reboot: $host is up"
+}
+
+wait_ssh() {
+	local deadline=$((SECONDS + 30))
+	until port_open "$1"; do
+		[ "$SECONDS" -lt "$deadline" ] || die "$1: sshd did not come up (see $(runtime_dir "$1")/boot.log)"
+		sleep 0.1
+	done
+}
+
+cmd_reflash() {
+	[ $# -eq 1 ] || die "usage: lab.sh reflash PHONE"
+	need_root reflash
+	need_root_ns
+	load_conf
+	local phone dev
+	phone=$(host_arg "$1")
+	[ "$phone" != laptop ] || die "reflash: only phones can be reflashed"
+	dev=$(phone_field "$phone" device)
+	stop_phone "$phone"
+	rm -rf "$(host_dir "$phone")"
+	make_phone_disk "$phone" "$dev" "$(openssl passwd -6 147147)"
+	boot_phone "$phone"
+	wait_ssh "$phone"
+	log "reflash: $phone is back at day zero (new host key: $(host_key "$phone"))"
+}
+
+cmd_kernel_upgrade() {
+	[ $# -eq 1 ] || die "usage: lab.sh kernel-upgrade PHONE"
+	need_root kernel-upgrade
+	load_conf
+	local phone
+	phone=$(host_arg "$1")
+	[ "$phone" != laptop ] || die "kernel-upgrade: only phones run linux-postmarketos-qcom-sdm845"
+	host_running "$phone" || die "$phone is not running"
+	# What apk does for a kernel upgrade: the package's files replace the
+	# DTBs (undoing any patch there), then the mkinitfs trigger runs.
+	tar -C "$STATE_DIR/dtb" -cf - . | in_host "$phone" sh -c '
+		set -e
+		tar -C /boot/dtbs/qcom -xf - --no-same-owner
+		echo "(1/1) Upgrading linux-postmarketos-qcom-sdm845 (lab: stock DTBs reinstalled)"
+		echo "Executing postmarketos-mkinitfs trigger"
+		mkinitfs'
+}
+
+cmd_exec() {
+	[ $# -ge 1 ] || die "usage: lab.sh exec HOST -- CMD..."
+	load_conf
+	local host
+	case $1 in
+	router | operator)
+		# Namespaces only (no filesystem of their own): the household's
+		# router and the operator's workstation.
+		host=$1
+		shift
+		[ "${1:-}" = -- ] && shift
+		[ $# -ge 1 ] || die "usage: lab.sh exec HOST -- CMD..."
+		exec ip netns exec "$(ns_of "$host")" "$@"
+		;;
+	esac
+	host=$(host_arg "$1")
+	shift
+	[ "${1:-}" = -- ] && shift
+	[ $# -ge 1 ] || die "usage: lab.sh exec HOST -- CMD..."
+	in_host "$host" "$@"
+}
+
+main() {
+	local cmd=${1:-}
+	[ $# -gt 0 ] && shift
+	case $cmd in -h | --help | help | "") ;; *) need_root "$cmd" ;; esac
+	case $cmd in
+	up | down | reboot | reflash | kernel-upgrade)
+		# One mutating command at a time (tests may call reboot in parallel).
+		# Every child closes fd 8 (see in_host), so no host keeps the lock.
+		exec 8>"$GLOBAL_LOCK"
+		flock 8
+		;;
+	esac
+	case $cmd in
+	up) cmd_up "$@" ;;
+	down) cmd_down "$@" ;;
+	status) cmd_status "$@" ;;
+	reboot) cmd_reboot "$@" ;;
+	reflash) cmd_reflash "$@" ;;
+	kernel-upgrade) cmd_kernel_upgrade "$@" ;;
+	exec) cmd_exec "$@" ;;
+	-h | --help | help) usage 0 ;;
+	*) usage ;;
+	esac
+}
+
+main "$@"

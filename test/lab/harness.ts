@@ -1,0 +1,130 @@
+import * as pulumi from "@pulumi/pulumi";
+import { run, type Endpoint, type ExecResult } from "../../ops/ssh";
+
+// Runs the program's own components against the lab. Pulumi's mock monitor stands in for the engine
+// and its newResource stands in for the pulumi-command provider: each command:remote:Command is run
+// over SSH (ssh2, phones through the laptop, host keys pinned) with exactly the command line, stdin
+// and connection the component built. The SDK resolves dependencies before it registers a resource,
+// so steps run in the graph's order, and an address found by one step reaches the next.
+
+export interface Executed {
+    readonly name: string;
+    readonly endpoint: Endpoint;
+    readonly create: string;
+    readonly delete?: string;
+    readonly stdin?: string;
+    readonly result: ExecResult;
+}
+
+const secretSig = "4dabf18193072939515e22adb298388d";
+
+function unsecret(v: unknown): unknown {
+    if (Array.isArray(v)) {
+        return v.map(unsecret);
+    }
+    if (v !== null && typeof v === "object") {
+        const o = v as Record<string, unknown>;
+        if (secretSig in o) {
+            return unsecret(o["value"]);
+        }
+        return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unsecret(x)]));
+    }
+    return v;
+}
+
+function endpointOf(connection: Record<string, any>): Endpoint {
+    return {
+        host: connection["host"],
+        port: connection["port"] ?? 22,
+        user: connection["user"],
+        privateKey: connection["privateKey"],
+        hostKey: connection["hostKey"],
+        proxy: connection["proxy"] ? endpointOf(connection["proxy"]) : undefined,
+    };
+}
+
+export class StepFailed extends Error {}
+
+/** Registers what `build` creates, running every remote command for real; returns them in run order. */
+export async function converge(build: () => void): Promise<Executed[]> {
+    const executed: Executed[] = [];
+    const failures: string[] = [];
+    let pending = 0;
+    let last = Date.now();
+    await pulumi.runtime.setMocks(
+        {
+            async newResource(args) {
+                pending++;
+                last = Date.now();
+                try {
+                    const state: Record<string, unknown> = { ...args.inputs };
+                    if (args.type === "command:remote:Command") {
+                        const inputs = unsecret(args.inputs) as Record<string, any>;
+                        const endpoint = endpointOf(inputs["connection"]);
+                        const result = await run(endpoint, inputs["create"], inputs["stdin"]);
+                        executed.push({ name: args.name, endpoint, create: inputs["create"], delete: inputs["delete"], stdin: inputs["stdin"], result });
+                        if (result.code !== 0) {
+                            failures.push(`${args.name} exited ${result.code}:\n${result.stderr}`);
+                            throw new StepFailed(`${args.name}: ${result.stderr}`);
+                        }
+                        state["stdout"] = result.stdout.replace(/\n$/, "");
+                        state["stderr"] = result.stderr.replace(/\n$/, "");
+                    } else if (args.type.startsWith("k3s-over-usb:") || args.type === "pulumi:pulumi:Stack") {
+                        // components register no state of their own
+                    } else {
+                        throw new Error(`lab harness: ${args.type} is not run against the lab`);
+                    }
+                    return { id: `${args.name}-id`, state };
+                } finally {
+                    pending--;
+                    last = Date.now();
+                }
+            },
+            call: () => ({}),
+        },
+        "k3s-over-usb",
+        "lab",
+        false,
+    );
+    await pulumi.runtime.runInPulumiStack(() => {
+        build();
+        return Promise.resolve(undefined);
+    });
+    // Registrations chain on each other's outputs; wait until nothing is running and nothing new came.
+    while (pending > 0 || Date.now() - last < 500) {
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    if (failures.length > 0) {
+        throw new StepFailed(failures.join("\n\n"));
+    }
+    return executed;
+}
+
+/** Runs the recorded create commands again, in the same order (a step's second run). */
+export async function replay(steps: ReadonlyArray<Executed>): Promise<Executed[]> {
+    const out: Executed[] = [];
+    for (const s of steps) {
+        const result = await run(s.endpoint, s.create, s.stdin);
+        out.push({ ...s, result });
+        if (result.code !== 0) {
+            throw new StepFailed(`${s.name} (second run) exited ${result.code}:\n${result.stderr}`);
+        }
+    }
+    return out;
+}
+
+/** Runs the recorded delete commands in reverse order, as a destroy would. */
+export async function teardown(steps: ReadonlyArray<Executed>, endpointFor: (s: Executed) => Endpoint = (s) => s.endpoint): Promise<Executed[]> {
+    const out: Executed[] = [];
+    for (const s of [...steps].reverse()) {
+        if (s.delete === undefined) {
+            continue;
+        }
+        const result = await run(endpointFor(s), s.delete);
+        out.push({ ...s, result });
+        if (result.code !== 0) {
+            throw new StepFailed(`${s.name} (delete) exited ${result.code}:\n${result.stderr}`);
+        }
+    }
+    return out;
+}
