@@ -27,6 +27,9 @@ else
   bash lab/setup.sh
   trap 'bash lab/lab.sh down >/dev/null 2>&1 || true; rm -rf "$results"' EXIT
 
+  # A lab left over from an interrupted run would stand in the way: start from none.
+  bash lab/lab.sh down >/dev/null 2>&1 || true
+
   # The lab's own checks of its day zero, reboot, reflash and teardown.
   bash lab/selftest.sh | tee "$results/lab-selftest.txt" || lab_rc=1
 
