@@ -42,10 +42,13 @@ else
 
   # The program's steps on a fresh day-zero lab, from the operator's workstation; lab.sh itself is
   # driven from this namespace, which the tests find through K3OU_ROOT_NETNS.
-  bash lab/lab.sh up >/dev/null
-  K3OU_ROOT_NETNS=/proc/$$/ns/net ip netns exec k3ou-operator \
-    npx vitest run --project lab --reporter=default --reporter=json --outputFile="$results/lab.json" || lab_rc=1
-  bash lab/lab.sh down >/dev/null
+  # Each file starts from a fresh day-zero lab.
+  for suite in steps k3s; do
+    bash lab/lab.sh up >/dev/null
+    K3OU_ROOT_NETNS=/proc/$$/ns/net ip netns exec k3ou-operator \
+      npx vitest run --project lab "test/lab/$suite.test.ts" --reporter=default --reporter=json --outputFile="$results/lab-$suite.json" || lab_rc=1
+    bash lab/lab.sh down >/dev/null
+  done
 fi
 
 summary_rc=0

@@ -1,5 +1,6 @@
+import { randomBytes } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { run, type Endpoint, type ExecResult } from "../../ops/ssh";
+import { copyFile, run, type Endpoint, type ExecResult } from "../../ops/ssh";
 
 // Runs the program's own components against the lab. Pulumi's mock monitor stands in for the engine
 // and its newResource stands in for the pulumi-command provider: each command:remote:Command is run
@@ -22,7 +23,7 @@ function unsecret(v: unknown): unknown {
     if (Array.isArray(v)) {
         return v.map(unsecret);
     }
-    if (v !== null && typeof v === "object") {
+    if (v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
         const o = v as Record<string, unknown>;
         if (secretSig in o) {
             return unsecret(o["value"]);
@@ -44,6 +45,8 @@ function endpointOf(connection: Record<string, any>): Endpoint {
 }
 
 export class StepFailed extends Error {}
+
+const passwords = new Map<string, string>();
 
 /** Registers what `build` creates, running every remote command for real; returns them in run order. */
 export async function converge(build: () => void): Promise<Executed[]> {
@@ -69,12 +72,30 @@ export async function converge(build: () => void): Promise<Executed[]> {
                         }
                         state["stdout"] = result.stdout.replace(/\n$/, "");
                         state["stderr"] = result.stderr.replace(/\n$/, "");
+                    } else if (args.type === "command:remote:CopyToRemote") {
+                        const inputs = unsecret(args.inputs) as Record<string, any>;
+                        const source = inputs["source"] as { path?: string | Promise<string> } | undefined;
+                        const local = await source?.path;
+                        if (typeof local !== "string") {
+                            throw new Error(`${args.name}: only a FileAsset source is run against the lab, not ${JSON.stringify(inputs["source"])}`);
+                        }
+                        await copyFile(endpointOf(inputs["connection"]), local, inputs["remotePath"]);
+                    } else if (args.type === "random:index/randomPassword:RandomPassword") {
+                        // Stable per name across converges, as the engine keeps it in state.
+                        const known = passwords.get(args.name) ?? randomBytes(24).toString("hex");
+                        passwords.set(args.name, known);
+                        state["result"] = known;
                     } else if (args.type.startsWith("k3s-over-usb:") || args.type === "pulumi:pulumi:Stack") {
                         // components register no state of their own
                     } else {
                         throw new Error(`lab harness: ${args.type} is not run against the lab`);
                     }
                     return { id: `${args.name}-id`, state };
+                } catch (e) {
+                    if (!(e instanceof StepFailed)) {
+                        failures.push(`${args.name} (${args.type}): ${String(e)}`);
+                    }
+                    throw e;
                 } finally {
                     pending--;
                     last = Date.now();

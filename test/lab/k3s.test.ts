@@ -1,0 +1,148 @@
+import * as path from "path";
+import { spawnSync } from "child_process";
+import { beforeAll, describe, expect, it } from "vitest";
+import { Access } from "../../components/access";
+import { BatteryCap } from "../../components/battery-cap";
+import { K3sAgent } from "../../components/k3s-agent";
+import { K3sServer } from "../../components/k3s-server";
+import { PmosNode } from "../../components/pmos-node";
+import { UsbLink } from "../../components/usb-link";
+import { labHousehold, labStatus } from "../../lab/household";
+import { parseHousehold, type Household } from "../../household/model";
+import { run as ssh } from "../../ops/ssh";
+import { converge, replay, type Executed } from "./harness";
+import { LabHosts, lab } from "./hosts";
+
+// K3sServer and K3sAgent's steps on the lab, with the lab's k3s stand-in on the air-gap path (the
+// real install script's contract: INSTALL_K3S_SKIP_DOWNLOAD, service files, uninstall scripts; the
+// real join contract: token, node password). No pods run: the stand-in has no kubelet.
+
+const repo = path.join(__dirname, "..", "..");
+const manifest = path.join(repo, "..", "shared", "data", "metallb", "metallb-native-v0.14.9.yaml");
+const standinDir = "/var/cache/k3s-over-usb/k3s-standin/v1.35.5+k3s1";
+
+let household: Household;
+let hosts: LabHosts;
+let executed: Executed[];
+
+function labHouseholdWithStandin(): Household {
+    const h = labHousehold(labStatus(), manifest);
+    h["k3s"] = {
+        ...(h["k3s"] as object),
+        source: { kind: "local", installScript: path.join(repo, "lab/k3s-standin/install.sh"), binaries: { amd64: `${standinDir}/k3s`, arm64: `${standinDir}/k3s` } },
+    };
+    h["metallb"] = null;
+    return parseHousehold(h, "lab stack");
+}
+
+/** The program's graph without MetalLB; `only` limits the phones (what a targeted update would touch). */
+function build(h: Household, access: Access, only?: string): void {
+    const phones = h.phones.filter((p) => only === undefined || p.name === only);
+    const links = phones.map((phone) => new UsbLink(phone.name, { laptop: h.laptop, phone, access }));
+    const server = new K3sServer(h.laptop.name, { household: h, access, contextName: "k3s-over-usb-lab" }, { dependsOn: links });
+    phones.forEach((phone, i) => {
+        const node = new PmosNode(phone.name, { phone, access }, { dependsOn: [links[i]!] });
+        const cap = new BatteryCap(phone.name, { phone, access }, { dependsOn: [node] });
+        new K3sAgent(phone.name, { household: h, phone, access, token: server.token, cleanupKey: server.cleanupKey }, { dependsOn: [links[i]!, node, cap, server] });
+    });
+}
+
+async function nodes(): Promise<string> {
+    return hosts.onLaptop("k3s kubectl get nodes");
+}
+
+/** NAME STATUS VERSION of every node: what a second run must not change (AGE moves on). */
+function nodeSet(table: string): string[] {
+    return table
+        .trim()
+        .split("\n")
+        .slice(1)
+        .map((l) => l.split(/\s+/))
+        .map((c) => `${c[0]} ${c[1]} ${c[c.length - 1]}`)
+        .sort();
+}
+
+beforeAll(async () => {
+    const built = spawnSync("bash", [path.join(repo, "lab/k3s-standin/build.sh"), standinDir, "v1.35.5+k3s1"], { encoding: "utf8" });
+    if (built.status !== 0) {
+        throw new Error(`building the k3s stand-in failed:\n${built.stderr}`);
+    }
+    household = labHouseholdWithStandin();
+    hosts = new LabHosts(household);
+    executed = await converge(() => build(household, new Access(household, hosts.privateKey)));
+}, 900_000);
+
+describe("k3s from the program's steps on the lab", () => {
+    it("the server answers and every phone joined as its own node, Ready", async () => {
+        const table = await nodes();
+        for (const name of household.phones.map((p) => p.name)) {
+            expect(table).toMatch(new RegExp(`^${name}\\s+Ready\\b`, "m"));
+        }
+        expect(await hosts.onLaptop("k3s kubectl get --raw=/readyz")).toBe("ok");
+    });
+
+    it("the token sits only in root-only files, never in an env file or a process's command line", async () => {
+        const token = executed.find((e) => e.name === `${household.laptop.name}-install`)!.stdin!;
+        expect(token).toMatch(/^[A-Za-z0-9]{48}$/);
+        expect(await hosts.onLaptop("stat -c %a /etc/rancher/k3s/k3s-over-usb.token")).toBe("600\n");
+        const phone = household.phones[0]!;
+        expect(await hosts.onPhone(phone, "stat -c %a /etc/rancher/k3s/k3s-over-usb.token")).toBe("600\n");
+        for (const where of [() => hosts.onLaptop("cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '; cat /etc/systemd/system/k3s.service*"), () => hosts.onPhone(phone, "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '; cat /etc/rancher/k3s/k3s-agent.env")]) {
+            expect(await where()).not.toContain(token);
+        }
+        for (const e of executed) {
+            expect(e.create).not.toContain(token);
+        }
+    });
+
+    it("every step, run a second time, changes nothing and leaves the cluster as it was", async () => {
+        const before = await nodes();
+        // forget-previous is the one step that acts again when run again: it exists to delete the
+        // node of a phone whose identity changed, and the engine runs it only then (its trigger is
+        // the phone's host key).
+        const again = await replay(executed.filter((e) => !e.name.endsWith("-forget-previous")));
+        for (const e of again) {
+            expect(e.result.stderr, e.name).not.toMatch(/: (wrote|installing k3s|restarted|generated|authorized|pinned|loaded|rebuilt):/);
+        }
+        expect(nodeSet(await nodes())).toEqual(nodeSet(before));
+        expect(nodeSet(before)).toHaveLength(household.phones.length + 1);
+    });
+
+    it("deleting an agent drains and deletes the node, uninstalls on the phone through the laptop's key, and it rejoins under the same name", async () => {
+        const phone = household.phones[1]!;
+        const ready = executed.find((e) => e.name === `${phone.name}-ready`)!;
+        const removed = await ssh(ready.endpoint, ready.delete!);
+        expect(removed.code, removed.stderr).toBe(0);
+        expect(removed.stderr).toContain(`deleted node ${phone.name}`);
+        expect(removed.stderr).toContain(`uninstalled the agent on ${phone.name}`);
+        expect(await nodes()).not.toMatch(new RegExp(`^${phone.name}\\s`, "m"));
+        expect(await hosts.onPhone(phone, "ls /usr/local/bin; grep -c k3s-over-usb-cleanup /home/user/.ssh/authorized_keys || true")).not.toMatch(/k3s|^[1-9]/m);
+        // pulumi up after the targeted destroy: the agent's steps again.
+        await replay(executed.filter((e) => [`${phone.name}-install`, `${phone.name}-cleanup-access`, `${phone.name}-ready`].includes(e.name)));
+        expect(await nodes()).toMatch(new RegExp(`^${phone.name}\\s+Ready\\b`, "m"));
+    });
+
+    it("deleting the agent of a phone that was reflashed succeeds: nothing is left to uninstall there", async () => {
+        const phone = household.phones[2]!;
+        lab("reflash", phone.name);
+        const ready = executed.find((e) => e.name === `${phone.name}-ready`)!;
+        const removed = await ssh(ready.endpoint, ready.delete!);
+        expect(removed.code, removed.stderr).toBe(0);
+        expect(removed.stderr).toContain(`deleted node ${phone.name}`);
+        expect(removed.stderr).toMatch(/unreachable or was reflashed/);
+    });
+
+    it("a reflashed phone, with its new host key in the config, converges and rejoins under its name", async () => {
+        household = labHouseholdWithStandin();
+        hosts = new LabHosts(household);
+        const phone = household.phones[2]!;
+        // What changes with the phone's host key: its own steps, and the server's, which re-runs as a no-op.
+        executed = await converge(() => build(household, new Access(household, hosts.privateKey), phone.name));
+        expect(executed.find((e) => e.name === `${phone.name}-locate`)!.result.stdout).toMatch(/^fe80:/);
+        expect(await nodes()).toMatch(new RegExp(`^${phone.name}\\s+Ready\\b`, "m"));
+        expect(await hosts.onPhone(phone, "hostname")).toBe(`${phone.name}\n`);
+        for (const other of household.phones.slice(0, 2)) {
+            expect(await nodes()).toMatch(new RegExp(`^${other.name}\\s+Ready\\b`, "m"));
+        }
+    });
+});
