@@ -42,8 +42,14 @@ else
 
   # The program's steps on a fresh day-zero lab, from the operator's workstation; lab.sh itself is
   # driven from this namespace, which the tests find through K3OU_ROOT_NETNS.
+  # The real Pulumi engine (built from Go modules when no pulumi is installed) and the lab's k3s.
+  bash tools/pulumi-engine/build.sh
+  # shellcheck source=tools/pulumi-engine/env.sh
+  . tools/pulumi-engine/env.sh
+  bash lab/k3s-standin/build.sh /var/cache/k3s-over-usb/k3s-standin/v1.35.5+k3s1 v1.35.5+k3s1
+
   # Each file starts from a fresh day-zero lab.
-  for suite in steps k3s; do
+  for suite in steps k3s engine; do
     bash lab/lab.sh up >/dev/null
     K3OU_ROOT_NETNS=/proc/$$/ns/net ip netns exec k3ou-operator \
       npx vitest run --project lab "test/lab/$suite.test.ts" --reporter=default --reporter=json --outputFile="$results/lab-$suite.json" || lab_rc=1

@@ -19,7 +19,9 @@ export function natTableName(phone: Phone): string {
 
 export function laptopLinkFiles(laptop: Laptop, phone: Phone): LaptopLinkFiles {
     const iface = phone.link.laptopInterface;
-    const unitName = `k3s-over-usb-nat-${phone.name}.service`;
+    // Not "k3s*.service": k3s's uninstall script keeps the k3s binary while any unit of that name
+    // remains, and this unit outlives the server on destroy (the server depends on it).
+    const unitName = `k3ou-nat-${phone.name}.service`;
     const natPath = `/etc/k3s-over-usb/nat-${phone.name}.nft`;
     const table = natTableName(phone);
     return {

@@ -13,7 +13,8 @@ export interface BootHook {
 
 function bootHook(name: string, description: string, body: ReadonlyArray<string>, before: ReadonlyArray<string>): BootHook {
     const scriptPath = `/etc/k3s-over-usb/${name}.sh`;
-    const unitName = `k3s-over-usb-${name}.service`;
+    // Not "k3s*.service": k3s's uninstall script keeps the k3s binary while any unit of that name remains.
+    const unitName = `k3ou-${name}.service`;
     return {
         script: { path: scriptPath, content: ["#!/bin/sh", `# ${managedBy}`, `# ${description}`, "set -eu", ...body, ""].join("\n") },
         openrc: { path: `/etc/local.d/k3s-over-usb-${name}.start`, content: ["#!/bin/sh", `# ${managedBy}`, `exec /bin/sh ${scriptPath}`, ""].join("\n") },

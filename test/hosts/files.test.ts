@@ -100,7 +100,8 @@ describe("files rendered for the laptop", () => {
         expect(out).toContain('ip saddr 10.0.1.0/30 oifname "wan0" masquerade');
     });
 
-    it("orders the NAT unit before k3s and after the network", () => {
+    it("orders the NAT unit before k3s and after the network, under a name k3s's uninstall does not mistake for its own", () => {
+        expect(files.natUnit.name).toBe("k3ou-nat-one6t.service");
         expect(files.natUnit.content).toContain("\nBefore=k3s.service\n");
         expect(files.natUnit.content).toContain("\nAfter=network-online.target\n");
         expect(files.natUnit.content).toContain("\nExecStart=/usr/sbin/nft -f /etc/k3s-over-usb/nat-one6t.nft\n");

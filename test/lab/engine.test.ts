@@ -1,0 +1,223 @@
+import { spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parse, stringify } from "yaml";
+import { beforeAll, describe, expect, it } from "vitest";
+import { labStatus } from "../../lab/household";
+import { lab } from "./hosts";
+
+// The real Pulumi engine (tools/pulumi-engine) converging the lab: preview, up, no-op, secrets,
+// reflash, a changed host key, a targeted destroy and rejoin, destroy. Run by tools/test.sh inside
+// the operator's namespace with the engine's environment (env.sh) and a fresh lab.
+
+const repo = path.join(__dirname, "..", "..");
+const standin = "/var/cache/k3s-over-usb/k3s-standin/v1.35.5+k3s1";
+// Its own stack, so the main job's lab stack is left alone.
+const stack = "e2e";
+const stackFile = path.join(repo, `Pulumi.${stack}.yaml`);
+let env: NodeJS.ProcessEnv;
+
+function pulumi(args: string[], opts: { ok?: boolean } = {}): { code: number; out: string } {
+    const r = spawnSync("pulumi", [...args, "--stack", stack, "--non-interactive"], { cwd: repo, env, encoding: "utf8", maxBuffer: 64 << 20 });
+    const out = `${r.stdout}\n${r.stderr}`;
+    if ((opts.ok ?? true) && r.status !== 0) {
+        throw new Error(`pulumi ${args.join(" ")} exited ${r.status}:\n${out.slice(-6000)}`);
+    }
+    return { code: r.status ?? -1, out };
+}
+
+function writeStackConfig(): void {
+    const r = spawnSync("npx", ["ts-node", "--transpile-only", "tools/lab-stack.ts", `${standin}/k3s`, "lab/k3s-standin/install.sh", stack], { cwd: repo, env, encoding: "utf8" });
+    if (r.status !== 0) {
+        throw new Error(r.stderr);
+    }
+}
+
+function editHousehold(edit: (h: any) => void): void {
+    const doc = parse(fs.readFileSync(stackFile, "utf8")) as { config: Record<string, any> };
+    edit(doc.config["k3s-over-usb:household"]);
+    fs.writeFileSync(stackFile, stringify(doc, { lineWidth: 0 }));
+}
+
+function onHost(host: string, script: string): string {
+    return lab("exec", host, "--", "sh", "-c", script);
+}
+
+function dayZeroLaptop(): string {
+    return onHost("laptop", "ls /etc/netplan /etc/systemd/network /etc/sysctl.d /usr/local/bin; nft list tables; ip -o -4 addr");
+}
+
+beforeAll(() => {
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), "k3ou-e2e-"));
+    fs.mkdirSync(path.join(state, "backend"));
+    fs.writeFileSync(path.join(state, "passphrase"), "e2e-passphrase\n", { mode: 0o600 });
+    env = { ...process.env, PULUMI_BACKEND_URL: `file://${state}/backend`, PULUMI_CONFIG_PASSPHRASE_FILE: path.join(state, "passphrase") };
+    fs.rmSync(stackFile, { force: true });
+    writeStackConfig();
+    const init = spawnSync("pulumi", ["stack", "init", stack, "--non-interactive"], { cwd: repo, env, encoding: "utf8" });
+    if (init.status !== 0) {
+        throw new Error(init.stderr);
+    }
+    const key = fs.readFileSync(labStatus().sshPrivateKeyPath);
+    const set = spawnSync("pulumi", ["config", "set", "--secret", "sshPrivateKey", "--stack", stack], { cwd: repo, env, input: key, encoding: "utf8" });
+    if (set.status !== 0) {
+        throw new Error(set.stderr);
+    }
+}, 300_000);
+
+describe("the real engine on the lab", () => {
+    it("a bad config fails preview before any host is touched", () => {
+        const before = dayZeroLaptop();
+        editHousehold((h) => {
+            h.phones[1].link.subnet = h.phones[0].link.subnet;
+        });
+        const r = pulumi(["preview"], { ok: false });
+        expect(r.code).not.toBe(0);
+        expect(r.out).toContain("the household config has 1 problem; nothing was changed on any host");
+        expect(r.out).toContain("phones[1].link.subnet: overlaps phones[0].link.subnet (one6t) [link-overlap]");
+        writeStackConfig();
+        expect(dayZeroLaptop()).toBe(before);
+    });
+
+    it("preview shows the full plan and touches no host", () => {
+        const before = dayZeroLaptop();
+        const r = pulumi(["preview", "--diff"]);
+        for (const p of labStatus().phones) {
+            for (const name of [`${p.name}-laptop-link`, `${p.name}-locate`, `${p.name}-adopt`, `${p.name}-node`, `${p.name}-battery-cap`, `${p.name}-install`, `${p.name}-ready`]) {
+                expect(r.out).toContain(name);
+            }
+        }
+        expect(r.out).toMatch(/\+ \d+ to create/);
+        expect(dayZeroLaptop()).toBe(before);
+        expect(onHost("one62", "hostname")).toBe("oneplus-enchilada\n");
+    });
+
+    it("up converges from day zero, and preview --expect-no-changes passes right after", () => {
+        pulumi(["up", "--yes"]);
+        pulumi(["preview", "--expect-no-changes"]);
+        const nodes = onHost("laptop", "k3s kubectl get nodes");
+        for (const p of labStatus().phones) {
+            expect(nodes).toMatch(new RegExp(`^${p.name}\\s+Ready`, "m"));
+        }
+    }, 900_000);
+
+    it("the state holds no plaintext token or private key, and no host's command lines show them", () => {
+        const plain = pulumi(["stack", "export"]).out;
+        const revealed = pulumi(["stack", "export", "--show-secrets"]).out;
+        const deployment = JSON.parse(revealed) as { deployment: { resources: Array<{ type: string; outputs?: Record<string, any> }> } };
+        const result = deployment.deployment.resources.find((r) => r.type === "random:index/randomPassword:RandomPassword")?.outputs?.["result"];
+        const token = typeof result === "object" && result !== null ? (JSON.parse(result.plaintext as string) as string) : undefined;
+        expect(token).toMatch(/^[A-Za-z0-9]{48}$/);
+        expect(token, "the token is in the state, as a secret").toBeDefined();
+        expect(plain).not.toContain(token);
+        const keyBody = fs.readFileSync(labStatus().sshPrivateKeyPath, "utf8").split("\n")[1]!;
+        expect(revealed).toContain(keyBody);
+        expect(plain).not.toContain(keyBody);
+        for (const host of ["laptop", ...labStatus().phones.map((p) => p.name)]) {
+            expect(onHost(host, "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '"), host).not.toContain(token);
+        }
+    });
+
+    it("a phone's host key changed without the config saying so is refused, naming the phone", () => {
+        // Another machine answering at the phone's address: a new identity, same place.
+        onHost("one62", "rm -f /etc/ssh/ssh_host_ed25519_key*; ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key; rc-service sshd restart >/dev/null");
+        editHousehold((h) => {
+            h.phones[1].batteryCapMicrovolts = 3750000;
+        });
+        const r = pulumi(["up", "--yes"], { ok: false });
+        expect(r.code).not.toBe(0);
+        expect(r.out).toMatch(/one62/);
+        expect(r.out).toMatch(/host key/i);
+    }, 900_000);
+
+    it("a reflashed phone, with its new host key in the config, converges again", () => {
+        lab("reflash", "one62");
+        writeStackConfig();
+        pulumi(["up", "--yes"]);
+        expect(onHost("one62", "hostname")).toBe("one62\n");
+        expect(onHost("laptop", "k3s kubectl get nodes")).toMatch(/^one62\s+Ready/m);
+        pulumi(["preview", "--expect-no-changes"]);
+    }, 900_000);
+
+    it("one phone unreachable: up fails naming it and its step, the others converge, the next up finishes", () => {
+        onHost("laptop", "ip link set usb-one61 down");
+        editHousehold((h) => {
+            for (const p of h.phones) {
+                p.batteryCapMicrovolts = 3750000;
+            }
+        });
+        const r = pulumi(["up", "--yes"], { ok: false });
+        expect(r.code).not.toBe(0);
+        expect(r.out).toMatch(/one61-battery-cap/);
+        for (const p of labStatus().phones.filter((x) => x.name !== "one61")) {
+            expect(onHost(p.name, `fdtget -t u /boot/dtbs/qcom/sdm845-${p.device}.dtb /battery voltage-max-design-microvolt`), p.name).toBe("3750000\n");
+        }
+        onHost("laptop", "ip link set usb-one61 up");
+        pulumi(["up", "--yes"]);
+        expect(onHost("one61", "fdtget -t u /boot/dtbs/qcom/sdm845-oneplus-enchilada.dtb /battery voltage-max-design-microvolt")).toBe("3750000\n");
+        pulumi(["preview", "--expect-no-changes"]);
+    }, 900_000);
+
+    it("an up killed midway, then run again, finishes", async () => {
+        editHousehold((h) => {
+            for (const p of h.phones) {
+                p.batteryCapMicrovolts = 3800000;
+            }
+        });
+        const child = spawn("pulumi", ["up", "--yes", "--stack", stack, "--non-interactive"], { cwd: repo, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+        // Killed while steps run: after the first step has started, before the run can end.
+        const killed = await new Promise<boolean>((resolve) => {
+            let seen = false;
+            child.stdout.on("data", (d: Buffer) => {
+                if (!seen && /updating/.test(d.toString())) {
+                    seen = true;
+                    setTimeout(() => {
+                        try {
+                            process.kill(-child.pid!, "SIGKILL");
+                            resolve(true);
+                        } catch {
+                            resolve(false);
+                        }
+                    }, 300);
+                }
+            });
+            child.on("exit", () => setTimeout(() => resolve(false), 1_000));
+        });
+        expect(killed, "pulumi up was still running when it was killed").toBe(true);
+        await new Promise((r) => setTimeout(r, 1_000));
+        // A killed process leaves the file backend's lock behind; pulumi cancel removes it.
+        pulumi(["cancel", "--yes"]);
+        const again = pulumi(["up", "--yes"], { ok: false });
+        if (again.code !== 0) {
+            // Operations the killed run never finished are cleared, then the steps run again.
+            expect(again.out).toMatch(/pending/i);
+            pulumi(["refresh", "--yes", "--clear-pending-creates"]);
+            pulumi(["up", "--yes"]);
+        }
+        pulumi(["preview", "--expect-no-changes"]);
+        for (const p of labStatus().phones) {
+            expect(onHost(p.name, `fdtget -t u /boot/dtbs/qcom/sdm845-${p.device}.dtb /battery voltage-max-design-microvolt`), p.name).toBe("3800000\n");
+        }
+    }, 900_000);
+
+    it("destroying one phone's agent (targeted) and running up again rejoins it under the same name", () => {
+        const urn = `urn:pulumi:${stack}::k3s-over-usb::k3s-over-usb:k3s:K3sAgent::one6t`;
+        pulumi(["destroy", "--yes", "--target", urn, "--target-dependents"]);
+        expect(onHost("laptop", "k3s kubectl get nodes")).not.toMatch(/^one6t\s/m);
+        expect(onHost("one6t", "ls /usr/local/bin")).not.toContain("k3s");
+        pulumi(["up", "--yes"]);
+        expect(onHost("laptop", "k3s kubectl get nodes")).toMatch(/^one6t\s+Ready/m);
+    }, 900_000);
+
+    it("destroy returns the hosts to the lab's day zero", () => {
+        pulumi(["destroy", "--yes"]);
+        const laptop = dayZeroLaptop();
+        expect(laptop).not.toMatch(/k3s|k3ou_nat|10\.0\.\d+\.1\//);
+        for (const p of labStatus().phones) {
+            const phone = onHost(p.name, "hostname; ls /usr/local/bin /etc/nftables.d; cat /etc/deviceinfo; nft list chain inet filter forward");
+            expect(phone, p.name).toContain(`${p.dayZeroHostname}\n`);
+            expect(phone, p.name).not.toMatch(/k3s|deviceinfo_usb_network_host_addr/);
+        }
+    }, 900_000);
+});

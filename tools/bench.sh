@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Benchmark of the real engine on the lab: wall time and SSH connections opened for preview, cold up,
+# no-op up and destroy, for each phone count given (default: 3 12). Prints a table; asserts nothing.
+# SSH connections are counted by an nft counter in the laptop's namespace: new TCP connections to
+# port 22 arriving (the operator's sessions, direct or jumped) and leaving (jumps to the phones).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "bench: needs root (the lab)" >&2; exit 1; }
+
+counts=("$@")
+[ "${#counts[@]}" -gt 0 ] || counts=(3 12)
+standin=/var/cache/k3s-over-usb/k3s-standin/v1.35.5+k3s1
+
+bash lab/setup.sh >/dev/null
+bash tools/pulumi-engine/build.sh >/dev/null
+# shellcheck source=tools/pulumi-engine/env.sh
+. tools/pulumi-engine/env.sh
+bash lab/k3s-standin/build.sh "$standin" v1.35.5+k3s1 >/dev/null
+
+state=$(mktemp -d)
+trap 'rm -rf "$state"; rm -f Pulumi.bench.yaml' EXIT
+export PULUMI_BACKEND_URL="file://$state" PULUMI_CONFIG_PASSPHRASE=bench
+
+counter_reset() {
+  bash lab/lab.sh exec laptop -- sh -c '
+    nft delete table inet k3ou_bench 2>/dev/null || true
+    nft -f - <<EOT
+table inet k3ou_bench {
+  chain in { type filter hook input priority -300; tcp dport 22 ct state new counter }
+  chain out { type filter hook output priority -300; tcp dport 22 ct state new counter }
+}
+EOT'
+}
+counter_read() {
+  bash lab/lab.sh exec laptop -- nft list table inet k3ou_bench | awk '/packets/ {for (i = 1; i <= NF; i++) if ($i == "packets") printf "%s ", $(i + 1)}'
+}
+measure() {
+  local label=$1; shift
+  counter_reset
+  local start end
+  start=$(date +%s.%N)
+  ip netns exec k3ou-operator pulumi "$@" --stack bench --non-interactive >"$state/$label.log" 2>&1 || { echo "bench: pulumi $* failed, see below" >&2; tail -20 "$state/$label.log" >&2; exit 1; }
+  end=$(date +%s.%N)
+  read -r inbound outbound <<<"$(counter_read)"
+  printf '%-8s %-10s %8s s %6s ssh sessions (%s to phones)\n' "$phones" "$label" "$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')" "$inbound" "$outbound"
+}
+
+printf '%-8s %-10s %10s %s\n' phones operation "wall time" "ssh sessions opened at the laptop"
+for phones in "${counts[@]}"; do
+  bash lab/lab.sh down >/dev/null 2>&1 || true
+  bash lab/lab.sh up --phones "$phones" >/dev/null
+  rm -f Pulumi.bench.yaml
+  npx ts-node --transpile-only tools/lab-stack.ts "$standin/k3s" lab/k3s-standin/install.sh bench >/dev/null
+  pulumi stack init bench --non-interactive >/dev/null 2>&1 || pulumi stack select bench --non-interactive
+  pulumi config set --secret sshPrivateKey --stack bench < "$(bash lab/lab.sh status --json | jq -r .sshPrivateKeyPath)"
+  measure preview preview
+  measure "cold up" up --yes
+  measure "no-op up" up --yes
+  measure destroy destroy --yes
+  pulumi stack rm bench --yes --force --non-interactive >/dev/null
+done
+bash lab/lab.sh down >/dev/null

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The main job on the embedded default: the simulated household (the lab) converged by the real
+# Pulumi engine, as `pulumi up` would converge a real one, then a summary to read at a glance.
+# The lab's k3s is a stand-in binary (lab/k3s-standin/README.md): it joins nodes but runs no pods.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "lab: the simulated household needs root (network namespaces); run as root" >&2
+  exit 1
+fi
+
+k3s_version=v1.35.5+k3s1
+standin=/var/cache/k3s-over-usb/k3s-standin/$k3s_version
+
+bash lab/setup.sh
+bash tools/pulumi-engine/build.sh
+# shellcheck source=tools/pulumi-engine/env.sh
+. tools/pulumi-engine/env.sh
+bash lab/k3s-standin/build.sh "$standin" "$k3s_version"
+
+if ! bash lab/lab.sh status --json >/dev/null 2>&1; then
+  bash lab/lab.sh up
+fi
+
+# The stack's state and passphrase live in the project's ignored files.
+state=$PWD/.k3ou
+mkdir -p "$state/backend"
+chmod 700 "$state"
+if [ ! -s "$state/passphrase" ]; then
+  (umask 077 && head -c 32 /dev/urandom | base64 > "$state/passphrase")
+fi
+export PULUMI_BACKEND_URL="file://$state/backend"
+export PULUMI_CONFIG_PASSPHRASE_FILE="$state/passphrase"
+
+npx ts-node --transpile-only tools/lab-stack.ts "$standin/k3s" lab/k3s-standin/install.sh
+pulumi stack select lab --create --non-interactive
+key=$(bash lab/lab.sh status --json | jq -r .sshPrivateKeyPath)
+# From stdin: the key never appears on a command line.
+pulumi config set --secret sshPrivateKey --stack lab --non-interactive < "$key"
+
+# Pulumi runs where an operator would: on a workstation on the household LAN.
+ip netns exec k3ou-operator pulumi up --yes --stack lab --non-interactive
+ip netns exec k3ou-operator npx ts-node --transpile-only tools/summary.ts
