@@ -26,8 +26,14 @@ counter_reset() {
     nft delete table inet k3ou_bench 2>/dev/null || true
     nft -f - <<EOT
 table inet k3ou_bench {
-  chain in { type filter hook input priority -300; tcp dport 22 ct state new counter }
-  chain out { type filter hook output priority -300; tcp dport 22 ct state new counter }
+  chain in {
+    type filter hook input priority 0;
+    tcp dport 22 ct state new counter
+  }
+  chain out {
+    type filter hook output priority 0;
+    tcp dport 22 ct state new counter
+  }
 }
 EOT'
 }

@@ -2,6 +2,9 @@
 : "${LINK_FILE_PATH:?}" "${NETPLAN_PATH:?}" "${SYSCTL_PATH:?}" "${NAT_PATH:?}" "${NAT_TABLE:?}"
 : "${NAT_UNIT_PATH:?}" "${NAT_UNIT_NAME:?}" "${IFACE:?}"
 
+exec 9>/run/k3s-over-usb-links.lock
+flock -w 300 9 || die "another link step held the lock for 5 minutes" "check for a stuck netplan or udevadm on the laptop"
+
 if systemctl is-enabled --quiet "$NAT_UNIT_NAME" 2>/dev/null; then
 	systemctl disable --quiet "$NAT_UNIT_NAME" || true
 fi

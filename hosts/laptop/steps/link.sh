@@ -11,6 +11,12 @@ need netplan "install netplan.io (the laptop is expected to be Ubuntu-like)"
 need nft "install nftables"
 need udevadm "the laptop needs systemd-udev"
 need systemctl "the laptop needs systemd"
+need flock "install util-linux"
+
+# One link at a time: netplan apply re-triggers udev on every link that is down, renaming cables
+# that another phone's step is renaming at that moment.
+exec 9>/run/k3s-over-usb-links.lock
+flock -w 300 9 || die "another link step held the lock for 5 minutes" "check for a stuck netplan or udevadm on the laptop"
 
 put_file "$LINK_FILE_PATH" 644 "$LINK_FILE"
 link_changed=$CHANGED
