@@ -56,9 +56,7 @@ for phones in "${counts[@]}"; do
   bash lab/lab.sh down >/dev/null 2>&1 || true
   bash lab/lab.sh up --phones "$phones" >/dev/null
   rm -f Pulumi.bench.yaml
-  npx ts-node --transpile-only tools/lab-stack.ts "$standin/k3s" lab/k3s-standin/install.sh bench >/dev/null
-  pulumi stack init bench --non-interactive >/dev/null 2>&1 || pulumi stack select bench --non-interactive
-  pulumi config set --secret sshPrivateKey --stack bench < "$(bash lab/lab.sh status --json | jq -r .sshPrivateKeyPath)"
+  bash tools/lab-stack.sh bench "$standin/k3s" >/dev/null
   measure preview preview
   measure "cold up" up --yes
   measure "no-op up" up --yes

@@ -33,11 +33,7 @@ fi
 export PULUMI_BACKEND_URL="file://$state/backend"
 export PULUMI_CONFIG_PASSPHRASE_FILE="$state/passphrase"
 
-npx ts-node --transpile-only tools/lab-stack.ts "$standin/k3s" lab/k3s-standin/install.sh
-pulumi stack select lab --create --non-interactive
-key=$(bash lab/lab.sh status --json | jq -r .sshPrivateKeyPath)
-# From stdin: the key never appears on a command line.
-pulumi config set --secret sshPrivateKey --stack lab --non-interactive < "$key"
+bash tools/lab-stack.sh lab "$standin/k3s"
 
 # Pulumi runs where an operator would: on a workstation on the household LAN.
 ip netns exec k3ou-operator pulumi up --yes --stack lab --non-interactive
