@@ -165,6 +165,13 @@ cmd_down() {
 	# Every process of every host, wherever it is (pods would be in other
 	# network namespaces, but in the host's cgroup).
 	kill_host "${PHONES[@]}" laptop 2>/dev/null || true
+	# Every namespace any host had since `up` (reboots included): nothing may
+	# still run in one, wherever its parent went.
+	local ids
+	ids=$(mktemp)
+	cat "$STATE_DIR"/*/runtime/ns.ids >"$ids" 2>/dev/null || true
+	# shellcheck disable=SC2046 # one argument per pid
+	kill -KILL $(ns_member_pids "$ids") 2>/dev/null || true
 	for ns in $(existing_lab_namespaces); do
 		for host in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$host" 2>/dev/null || true; done
 		ip netns del "$ns"
@@ -181,7 +188,7 @@ cmd_down() {
 	fi
 	case $STATE_DIR in /var/lib/* | /tmp/*) rm -rf "$STATE_DIR" ;; *) die "refusing to remove unexpected state dir $STATE_DIR" ;; esac
 	rm -f "$GLOBAL_LOCK"
-	leftovers
+	leftovers "$ids"
 	if [ -n "$before" ]; then
 		check_root_ns <(printf '%s\n' "$before") "after down"
 	fi
@@ -189,8 +196,11 @@ cmd_down() {
 }
 
 # Fails if anything the lab makes still exists.
-leftovers() {
+leftovers() { # ns-ids-file
 	local bad=""
+	sleep 0.1
+	[ -z "$(ns_member_pids "$1")" ] || bad="$bad processes($(ns_member_pids "$1" | tr '\n' ' '))"
+	rm -f "$1"
 	[ -n "$(existing_lab_namespaces)" ] && bad="$bad namespaces"
 	[ -e "$STATE_DIR" ] && bad="$bad state-dir"
 	grep -q -e k3ou-lab -e k3s-over-usb-lab /proc/self/mountinfo && bad="$bad mounts"

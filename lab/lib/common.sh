@@ -241,7 +241,22 @@ host_pids() {
 	{
 		ip netns pids "$(ns_of "$1")" 2>/dev/null || true
 		cg_pids "$1"
+		ns_member_pids "$(runtime_dir "$1")/ns.ids"
 	} | sort -un | grep -vx -e "$$" -e "$BASHPID" -e '' || true
+}
+
+# Processes in any network or mount namespace a host has had since `up`
+# (lines "NET_INODE MNT_INODE" in FILE).
+ns_member_pids() { # file
+	[ -s "$1" ] || return 0
+	local f ids
+	ids=" $(tr '\n' ' ' <"$1")"
+	for f in /proc/[0-9]*; do
+		case $ids in
+		*" $(stat -L -c %i "$f/ns/net" 2>/dev/null || echo x) "* | *" $(stat -L -c %i "$f/ns/mnt" 2>/dev/null || echo x) "*)
+			echo "${f#/proc/}" ;;
+		esac
+	done
 }
 
 kill_host() { # host...

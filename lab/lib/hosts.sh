@@ -20,6 +20,10 @@ start_anchor() { # host
 		if [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" != "$(readlink /proc/self/ns/mnt)" ] &&
 			[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sleep ]; then
 			echo "$pid" >"$rt/anchor.pid"
+			# Every boot's namespaces, kept until `down`: a daemon started over SSH
+			# (OpenRC moves services out of the host's cgroup) is found by them,
+			# even after a reboot replaced the host's namespaces.
+			echo "$(stat -L -c %i "/proc/$pid/ns/net") $(stat -L -c %i "/proc/$pid/ns/mnt")" >>"$rt/ns.ids"
 			return 0
 		fi
 		[ -d "/proc/$pid" ] || break
