@@ -1,11 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Access } from "./components/access";
+import { Checks, type Repairs } from "./components/drift";
 import { BatteryCap } from "./components/battery-cap";
 import { K3sAgent } from "./components/k3s-agent";
 import { K3sServer } from "./components/k3s-server";
 import { MetalLbPool } from "./components/metallb-pool";
 import { PmosNode } from "./components/pmos-node";
 import { UsbLink } from "./components/usb-link";
+import { attribute, runChecks } from "./doctor/run";
 import { parseHousehold } from "./household/model";
 import { loadManifest } from "./manifests/source";
 
@@ -16,7 +18,9 @@ import { loadManifest } from "./manifests/source";
 const stack = pulumi.getStack();
 const config = new pulumi.Config();
 const household = parseHousehold(config.requireObject<unknown>("household"), `Pulumi.${stack}.yaml, k3s-over-usb:household`);
-const access = new Access(household, config.requireSecret("sshPrivateKey"));
+const privateKey = config.requireSecret("sshPrivateKey");
+const stepChecks = new Checks(true);
+const access = new Access(household, privateKey, stepChecks);
 const { laptop } = household;
 
 const links = household.phones.map((phone) => new UsbLink(phone.name, { laptop, phone, access }));
@@ -47,6 +51,20 @@ const metallb =
               },
               { dependsOn: [server, ...phones.map((p) => p.agent)] },
           );
+
+// Drift: every step's check runs before the engine decides what to do, so a host that drifted since
+// the last up has its steps run again (components/drift.ts). Off with k3s-over-usb:driftCheck false.
+const self = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${stack}`);
+const previous = self.getOutput("repairs") as pulumi.Output<Repairs | undefined>;
+const driftCheck = config.getBoolean("driftCheck") ?? true;
+export const repairs = stepChecks.probe(previous, async (plan) => {
+    if (!driftCheck) {
+        return [];
+    }
+    const key = await new Promise<string>((resolve) => privateKey.apply(resolve));
+    return attribute(await runChecks(household, key, plan), plan);
+});
+export const checks = stepChecks.planOutput();
 
 export const kubeconfig = server.kubeconfig;
 export const apiServer = server.apiServer;

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Household, Phone } from "../household/model";
+import type { Checks } from "./drift";
 import type { Connection, HostAccess } from "./remote-step";
 
 // How the operator's machine reaches each host. Phones have no route from the LAN: they are reached
@@ -11,6 +12,8 @@ export class Access {
     constructor(
         private readonly household: Household,
         private readonly privateKey: pulumi.Output<string>,
+        /** Where every step registers its check; without it, steps run unchecked (component tests). */
+        private readonly checks?: Checks,
     ) {
         const { ssh } = household.laptop;
         this.laptopConnection = { host: ssh.address, port: ssh.port, user: ssh.user, privateKey, hostKey: ssh.hostKey };
@@ -18,7 +21,7 @@ export class Access {
 
     laptop(): HostAccess {
         const { laptop } = this.household;
-        return { name: laptop.name, connection: this.laptopConnection, escalation: laptop.escalation, init: "systemd" };
+        return { name: laptop.name, connection: this.laptopConnection, escalation: laptop.escalation, init: "systemd", ...(this.checks ? { checks: this.checks } : {}) };
     }
 
     /** The phone at `address` (default: its end of the /30), through the laptop. */
@@ -35,6 +38,7 @@ export class Access {
             },
             escalation: phone.escalation,
             init: phone.init,
+            ...(this.checks ? { checks: this.checks } : {}),
         };
     }
 }

@@ -55,6 +55,7 @@ export class BatteryCap extends pulumi.ComponentResource {
                     script: "hosts/pmos/steps/battery-cap.sh",
                     env,
                     onDelete: { script: "hosts/pmos/steps/battery-cap-delete.sh", env },
+                    check: { script: "hosts/pmos/steps/battery-cap.check.sh" },
                 },
                 { parent: this },
             );

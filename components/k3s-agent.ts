@@ -39,7 +39,7 @@ export class K3sAgent extends pulumi.ComponentResource {
 
         const forget = remoteStep(
             `${name}-forget-previous`,
-            { host: laptop, step: `forget ${phone.name}`, script: "hosts/laptop/steps/node-remove.sh", env: { NODE: phone.name }, triggers: [phone.ssh.hostKey] },
+            { host: laptop, step: `forget ${phone.name}`, script: "hosts/laptop/steps/node-remove.sh", env: { NODE: phone.name }, triggers: [phone.ssh.hostKey], check: { none: "it only clears a reflashed phone's old node before the join" } },
             { parent: this },
         );
 
@@ -62,6 +62,7 @@ export class K3sAgent extends pulumi.ComponentResource {
                     ...stage.env,
                 },
                 stdin: args.token,
+                check: { script: "hosts/steps/k3s-install.check.sh" },
             },
             { parent: this, dependsOn: [forget, ...stage.resources], customTimeouts: { create: "15m", update: "15m" } },
         );
@@ -77,6 +78,10 @@ export class K3sAgent extends pulumi.ComponentResource {
                     AUTHORIZED_LINE: pulumi.output(args.cleanupKey).apply((key) => cleanupAuthorizedLine(key, household.laptop.name)),
                     UNINSTALL_PATH: agentUninstall.path,
                     UNINSTALL: agentUninstall.content,
+                },
+                check: {
+                    script: "hosts/pmos/steps/cleanup-access.check.sh",
+                    env: { SSH_USER: phone.ssh.user, UNINSTALL_PATH: agentUninstall.path, UNINSTALL: agentUninstall.content, LAPTOP: household.laptop.name },
                 },
             },
             { parent: this, dependsOn: [install] },
@@ -94,6 +99,7 @@ export class K3sAgent extends pulumi.ComponentResource {
                     script: "hosts/laptop/steps/node-remove.sh",
                     env: { NODE: phone.name, PHONE_ADDR: phone.ssh.address, PHONE_USER: phone.ssh.user, PHONE_HOST_KEY: phone.ssh.hostKey, KEY_PATH: cleanupKeyPath },
                 },
+                check: { script: "hosts/laptop/steps/node-ready.check.sh", env: { NODE: phone.name }, subject: phone.name },
             },
             { parent: this, dependsOn: [install, cleanupAccess], customTimeouts: { create: "10m", update: "10m" } },
         );

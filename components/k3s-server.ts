@@ -65,6 +65,7 @@ export class K3sServer extends pulumi.ComponentResource {
                 env,
                 stdin: this.token,
                 onDelete: { script: "hosts/steps/k3s-uninstall.sh", env: { ROLE: "server" } },
+                check: { script: "hosts/steps/k3s-install.check.sh" },
             },
             { parent: this, dependsOn: stage.resources, customTimeouts: { create: "15m", update: "15m" } },
         );
@@ -77,6 +78,7 @@ export class K3sServer extends pulumi.ComponentResource {
                 script: "hosts/laptop/steps/cleanup-key.sh",
                 env: { KEY_PATH: cleanupKeyPath, COMMENT: `k3s-over-usb-cleanup@${laptop.name}` },
                 onDelete: { script: "hosts/laptop/steps/cleanup-key-delete.sh", env: { KEY_PATH: cleanupKeyPath } },
+                check: { script: "hosts/laptop/steps/cleanup-key.check.sh" },
             },
             { parent: this, dependsOn: [install] },
         );
@@ -84,7 +86,14 @@ export class K3sServer extends pulumi.ComponentResource {
 
         const read = remoteStep(
             `${name}-kubeconfig`,
-            { host, step: "kubeconfig", script: "hosts/laptop/steps/kubeconfig.sh", secretStdout: true, triggers: [install.id] },
+            {
+                host,
+                step: "kubeconfig",
+                script: "hosts/laptop/steps/kubeconfig.sh",
+                secretStdout: true,
+                triggers: [install.id],
+                check: { script: "hosts/laptop/steps/node-ready.check.sh", env: { NODE: laptop.name } },
+            },
             { parent: this, dependsOn: [install] },
         );
         this.apiServer = pulumi.output(`https://${laptop.lan.address}:6443`);

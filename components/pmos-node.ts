@@ -47,6 +47,7 @@ export class PmosNode extends pulumi.ComponentResource {
                 script: "hosts/pmos/steps/node.sh",
                 env,
                 onDelete: { script: "hosts/pmos/steps/node-delete.sh", env },
+                check: { script: "hosts/pmos/steps/node.check.sh" },
             },
             { parent: this },
         );

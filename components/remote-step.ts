@@ -2,7 +2,11 @@ import * as fs from "fs";
 import * as path from "path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { renderCommand } from "../hosts/command";
 import type { Escalation } from "../household/model";
+import type { Checks, CheckSpec } from "./drift";
+
+export { renderCommand, shellQuote } from "../hosts/command";
 
 // Every remote step is a POSIX sh file under hosts/, run as root on one host. Values reach it as
 // single-quoted environment assignments on `env`, after the privilege switch (doas does not pass
@@ -18,6 +22,8 @@ export interface HostAccess {
     readonly escalation: Escalation;
     /** "openrc", "systemd", or "auto" to detect on the host. */
     readonly init: string;
+    /** Where steps register their checks (and get their repair generation); none in some tests. */
+    readonly checks?: Checks;
 }
 
 export interface StepArgs {
@@ -36,6 +42,8 @@ export interface StepArgs {
     readonly triggers?: pulumi.Input<unknown>[];
     /** Treat stdout as a secret and keep it out of the logs. */
     readonly secretStdout?: boolean;
+    /** The invariants this step establishes, checked by the doctor and before every up (drift.ts). */
+    readonly check: CheckSpec;
 }
 
 const root = path.join(__dirname, "..");
@@ -51,58 +59,31 @@ export function stepScript(relative: string): string {
     return text;
 }
 
-/** POSIX single quoting: safe for any byte string. */
-export function shellQuote(value: string): string {
-    return `'${value.replace(/'/g, `'\\''`)}'`;
-}
-
-const envName = /^[A-Z_][A-Z0-9_]*$/;
-
-/** The exact command line a step runs as; pure, so tests can read it. */
-export function renderCommand(
-    host: Pick<HostAccess, "name" | "escalation" | "init">,
-    step: string,
-    script: string,
-    env: Readonly<Record<string, string>>,
-): string {
-    const assignments = Object.entries({ K3OU_HOST: host.name, K3OU_STEP: step, K3OU_INIT: host.init, ...env }).map(([k, v]) => {
-        if (!envName.test(k)) {
-            throw new Error(`remote step ${step}: ${k} is not a valid variable name`);
-        }
-        return `${k}=${shellQuote(v)}`;
-    });
-    const run = ["env", ...assignments, "sh", "-c", shellQuote(script), shellQuote(`k3s-over-usb-${step}`)].join(" ");
-    switch (host.escalation) {
-        case "root":
-            return `exec ${run}`;
-        case "sudo":
-            return `exec sudo -n ${run}`;
-        case "doas":
-            return `exec doas -n ${run}`;
-        case "auto": {
-            // Decided on the host: pmOS up to v25.12 ships doas, v26.06 ships sudo-rs.
-            const pick = [
-                "if command -v doas >/dev/null 2>&1; then exec doas -n \"$@\";",
-                "elif command -v sudo >/dev/null 2>&1; then exec sudo -n \"$@\";",
-                `else echo "k3s-over-usb: ${host.name}: ${step}: FAILED: neither doas nor sudo is installed" >&2; exit 1; fi`,
-            ].join(" ");
-            return `exec sh -c ${shellQuote(pick)} k3s-over-usb-escalate ${run}`;
-        }
-    }
-}
-
 function renderLater(host: HostAccess, step: string, script: string, env: Readonly<Record<string, pulumi.Input<string>>>): pulumi.Output<string> {
     return pulumi.output(env).apply((values) => renderCommand(host, step, stepScript(script), values as Record<string, string>));
 }
 
-/** Registers one remote step as a command:remote:Command. */
+function plainEnv(name: string, env: Readonly<Record<string, pulumi.Input<string>>>): Record<string, string> {
+    for (const [k, v] of Object.entries(env)) {
+        if (typeof v !== "string") {
+            throw new Error(`remote step ${name}: ${k} is not a plain string, so its check needs its own env (StepArgs.check.env)`);
+        }
+    }
+    return env as Record<string, string>;
+}
+
+/** Registers one remote step as a command:remote:Command, and its check. */
 export function remoteStep(name: string, args: StepArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
     const secretOutputs = args.secretStdout ? ["stdout", "stderr"] : [];
-    return new command.remote.Command(
+    const checks = args.host.checks;
+    const checked = "script" in args.check ? args.check : undefined;
+    const marker = checked ? checks?.marker(name) : undefined;
+    const env = marker ? { ...(args.env ?? {}), K3OU_REPAIR: marker } : (args.env ?? {});
+    const cmd = new command.remote.Command(
         name,
         {
             connection: args.host.connection,
-            create: renderLater(args.host, args.step, args.script, args.env ?? {}),
+            create: renderLater(args.host, args.step, args.script, env),
             delete: args.onDelete ? renderLater(args.host, `${args.step}-delete`, args.onDelete.script, args.onDelete.env ?? {}) : undefined,
             stdin: args.stdin,
             triggers: args.triggers,
@@ -117,4 +98,19 @@ export function remoteStep(name: string, args: StepArgs, opts: pulumi.CustomReso
             additionalSecretOutputs: [...(opts.additionalSecretOutputs ?? []), ...secretOutputs],
         },
     );
+    if (checked && checks) {
+        checks.add(
+            {
+                key: name,
+                step: args.step,
+                host: args.host.name,
+                subject: checked.subject ?? args.host.name,
+                ...(checked.cable !== undefined ? { cable: checked.cable } : {}),
+                script: checked.script,
+                env: checked.env ?? plainEnv(name, args.env ?? {}),
+            },
+            cmd.urn,
+        );
+    }
+    return cmd;
 }

@@ -57,6 +57,7 @@ export class UsbLink extends pulumi.ComponentResource {
                 script: "hosts/laptop/steps/link.sh",
                 env: laptopEnv,
                 onDelete: { script: "hosts/laptop/steps/link-delete.sh", env: laptopEnv },
+                check: { script: "hosts/laptop/steps/link.check.sh", cable: phone.name },
             },
             { parent: this },
         );
@@ -71,6 +72,7 @@ export class UsbLink extends pulumi.ComponentResource {
                 script: "hosts/laptop/steps/locate-phone.sh",
                 env: { IFACE: phone.link.laptopInterface, PHONE_ADDR: phone.link.phoneAddress, PHONE: phone.name },
                 triggers: [phone.ssh.hostKey, phone.link.subnet, phone.hubPort],
+                check: { none: "it only finds the phone at first contact; the link checks cover the result" },
             },
             { parent: this, dependsOn: [laptopLink] },
         );
@@ -84,6 +86,7 @@ export class UsbLink extends pulumi.ComponentResource {
                 step: "adopt",
                 script: "hosts/pmos/steps/adopt.sh",
                 env: { PHONE_ADDR: phoneAddr },
+                check: { none: "day zero only; the phone side's link check covers the /30 it sets" },
             },
             { parent: this },
         );
@@ -109,6 +112,7 @@ export class UsbLink extends pulumi.ComponentResource {
                 script: "hosts/pmos/steps/link.sh",
                 env: phoneEnv,
                 onDelete: { script: "hosts/pmos/steps/link-delete.sh", env: phoneEnv },
+                check: { script: "hosts/pmos/steps/link.check.sh" },
             },
             { parent: this, dependsOn: [adopt] },
         );

@@ -34,17 +34,36 @@ function describe(e: Endpoint): string {
     return e.proxy ? `${e.user}@${e.host} via ${describe(e.proxy)}` : `${e.user}@${e.host}`;
 }
 
-/** Opens a client; through `proxy` when the endpoint has one (a direct-tcpip channel, like ssh -W). */
-export async function connect(endpoint: Endpoint, timeoutMs = 15_000): Promise<Client> {
+/**
+ * Opens a client; through `proxy` when the endpoint has one (a direct-tcpip channel, like ssh -W).
+ * `via`, an open client to the proxy, is shared instead of opening one (the doctor reaches every
+ * phone through one laptop connection); it stays open when this client closes.
+ */
+export async function connect(endpoint: Endpoint, timeoutMs = 15_000, via?: Client): Promise<Client> {
+    if (process.env["K3OU_NO_SSH"]) {
+        throw new Error(`${describe(endpoint)}: SSH is switched off here (K3OU_NO_SSH, set by the unit tests)`);
+    }
     let sock: ClientChannel | undefined;
     let jump: Client | undefined;
     if (endpoint.proxy) {
-        jump = await connect(endpoint.proxy, timeoutMs);
+        jump = via ?? (await connect(endpoint.proxy, timeoutMs));
         const j = jump;
-        sock = await new Promise<ClientChannel>((resolve, reject) =>
-            j.forwardOut("127.0.0.1", 0, endpoint.host, endpoint.port ?? 22, (err, channel) => (err ? reject(err) : resolve(channel))),
-        ).catch((err: Error) => {
-            j.end();
+        sock = await new Promise<ClientChannel>((resolve, reject) => {
+            // The jump host's own connect can hang for minutes on a link that is down.
+            const timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+            timer.unref();
+            j.forwardOut("127.0.0.1", 0, endpoint.host, endpoint.port ?? 22, (err, channel) => {
+                clearTimeout(timer);
+                if (err) {
+                    reject(err);
+                } else {
+                    resolve(channel);
+                }
+            });
+        }).catch((err: Error) => {
+            if (!via) {
+                j.end();
+            }
             throw new Error(`${describe(endpoint)}: the jump host could not reach it: ${err.message}`);
         });
     }
@@ -65,14 +84,16 @@ export async function connect(endpoint: Endpoint, timeoutMs = 15_000): Promise<C
     };
     return new Promise<Client>((resolve, reject) => {
         client.once("ready", () => {
-            if (jump) {
+            if (jump && !via) {
                 const j = jump;
                 client.once("close", () => j.end());
             }
             resolve(client);
         });
         client.once("error", (err: Error) => {
-            jump?.end();
+            if (!via) {
+                jump?.end();
+            }
             reject(mismatch ? new HostKeyMismatch(`${describe(endpoint)}: host key does not match the pinned key`) : new Error(`${describe(endpoint)}: ${err.message}`));
         });
         client.connect(config);

@@ -18,6 +18,8 @@ beforeAll(async () => {
         {
             "k3s-over-usb:household": JSON.stringify(config["k3s-over-usb:household"]),
             "k3s-over-usb:sshPrivateKey": mockPrivateKey,
+            // No host is reached from a unit test (K3OU_NO_SSH guards it too).
+            "k3s-over-usb:driftCheck": "false",
         },
         ["k3s-over-usb:sshPrivateKey"],
     );
@@ -198,6 +200,38 @@ describe("the homelab graph", () => {
 });
 
 describe("the mocks", () => {
+    it("registers a check for every step that leaves something on a host, and exports them with their URNs", async () => {
+        const plan = (await unwrap(program.checks as pulumi.Input<unknown>)) as Array<{ key: string; host: string; subject: string; script: string; urn: string; env: Record<string, string> }>;
+        const keys = plan.map((c) => c.key).sort();
+        expect(keys).toEqual(
+            [
+                "k3master-install",
+                "k3master-cleanup-key",
+                "k3master-kubeconfig",
+                ...phones.flatMap((p) => [`${p}-laptop-link`, `${p}-phone-link`, `${p}-node`, `${p}-battery-cap`, `${p}-install`, `${p}-cleanup-access`, `${p}-ready`]),
+            ].sort(),
+        );
+        const ready = plan.find((c) => c.key === "one62-ready")!;
+        expect(ready).toMatchObject({ host: "k3master", subject: "one62", script: "hosts/laptop/steps/node-ready.check.sh" });
+        expect(ready.urn).toMatch(/::one62-ready$/);
+        // File contents travel as digests; no check carries a secret.
+        const node = plan.find((c) => c.key === "one62-node")!;
+        expect(node.env["NFT_DROPIN"]).toMatch(/^sha256:[0-9a-f]{64}$/);
+        expect(node.env["NODE_NAME"]).toBe("one62");
+        const text = JSON.stringify(plan);
+        expect(text).not.toContain(mockToken);
+        expect(text).not.toContain(mockPrivateKey.split("\n")[1]!);
+    });
+
+    it("runs every checked step with its repair generation from the last up (0 when new), and exports them", async () => {
+        expect(command("one62-node").inputs["create"]).toContain("K3OU_REPAIR='2'");
+        expect(command("one6t-node").inputs["create"]).toContain("K3OU_REPAIR='0'");
+        expect(command("one6t-locate").inputs["create"]).not.toContain("K3OU_REPAIR");
+        const repairs = (await unwrap(program.repairs as pulumi.Input<unknown>)) as Record<string, number>;
+        expect(repairs["one62-node"]).toBe(2);
+        expect(repairs["one6t-laptop-link"]).toBe(0);
+    });
+
     it("fail on a resource type the program is not expected to register", async () => {
         const { installMocks: install } = await import("./mocks");
         install();

@@ -13,7 +13,7 @@ function stepFiles(): string[] {
     const out: string[] = [];
     for (const dir of ["hosts/steps", "hosts/laptop/steps", "hosts/pmos/steps"]) {
         for (const f of fs.readdirSync(path.join(repoRoot, dir))) {
-            if (f.endsWith(".sh") && f !== "lib.sh") {
+            if (f.endsWith(".sh") && f !== "lib.sh" && f !== "check-lib.sh" && !f.endsWith(".check.sh")) {
                 out.push(`${dir}/${f}`);
             }
         }

@@ -43,8 +43,12 @@ if ! systemctl is-enabled --quiet "$NAT_UNIT_NAME"; then
 	systemctl enable --quiet "$NAT_UNIT_NAME"
 	say "enabled: $NAT_UNIT_NAME"
 fi
-if [ "$nat_changed" = 1 ] || [ "$CHANGED" = 1 ] || ! systemctl is-active --quiet "$NAT_UNIT_NAME" ||
-	! nft list table ip "$NAT_TABLE" >/dev/null 2>&1; then
+# The live table must hold every rule of the file: a rule deleted by hand reloads the table.
+nat_live() {
+	_live=$(nft list table ip "$NAT_TABLE" 2>/dev/null) || return 1
+	[ "$(printf '%s\n' "$_live" | grep -c masquerade)" -ge "$(grep -c masquerade "$NAT_PATH")" ]
+}
+if [ "$nat_changed" = 1 ] || [ "$CHANGED" = 1 ] || ! systemctl is-active --quiet "$NAT_UNIT_NAME" || ! nat_live; then
 	systemctl restart "$NAT_UNIT_NAME" || die "$NAT_UNIT_NAME did not start" "journalctl -u $NAT_UNIT_NAME on the laptop"
 	say "NAT loaded: table ip $NAT_TABLE"
 else
@@ -82,6 +86,11 @@ fi
 if [ "$link_changed" = 1 ] || [ "$netplan_changed" = 1 ] || ! ip -4 -o addr show dev "$IFACE" | grep -q " $LAPTOP_ADDR "; then
 	netplan apply || die "netplan apply failed" "run \`netplan generate\` on the laptop and fix $NETPLAN_PATH"
 	say "applied: netplan for $IFACE"
+fi
+# A link set down by hand keeps its address but loses its route: bring it up.
+if ! ip -o link show dev "$IFACE" | grep -q '[<,]UP[,>]'; then
+	ip link set dev "$IFACE" up
+	say "brought up: $IFACE"
 fi
 ip -4 -o addr show dev "$IFACE" | grep -q " $LAPTOP_ADDR " ||
 	die "$IFACE does not hold $LAPTOP_ADDR after netplan apply" "check \`networkctl status $IFACE\` on the laptop"

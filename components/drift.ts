@@ -1,0 +1,91 @@
+import * as pulumi from "@pulumi/pulumi";
+import { digestEnv, type CheckResult, type PlannedCheck } from "../doctor/plan";
+
+// Remote commands have no read: `pulumi refresh` cannot see a host that drifted. Every step therefore
+// registers a check beside itself (StepArgs.check), and the program runs all checks before each preview
+// and up. A step whose check fails with a fix of "up" gets its repair generation raised: the number is
+// part of its command line (K3OU_REPAIR), so the engine sees a change and runs the step again, and the
+// preview says so. The generations live in the stack output `repairs` (read back through a reference
+// to this very stack), so a host that is fine, or cannot be reached, keeps its number and nothing runs.
+
+/** A step's check: a script beside the step's own, and the values it reads. */
+export interface StepCheck {
+    /** Script path relative to the repository root, e.g. hosts/pmos/steps/node.check.sh. */
+    readonly script: string;
+    /** Plain values only (no outputs): the check must be known before anything runs. Default: the step's env. */
+    readonly env?: Readonly<Record<string, string>>;
+    /** The host whose row the results belong in, when not the host the check runs on. */
+    readonly subject?: string;
+    /** The phone whose cable this laptop-side check is about. */
+    readonly cable?: string;
+}
+
+/** Every step states its check, or why it has none. */
+export type CheckSpec = StepCheck | { readonly none: string };
+
+export type Repairs = Readonly<Record<string, number>>;
+
+export class Checks {
+    private readonly entries: { readonly check: PlannedCheck; readonly urn: pulumi.Output<string> }[] = [];
+    private resolveMarkers!: (markers: Repairs) => void;
+    private readonly markers: Promise<Repairs>;
+
+    /** `repair`: steps carry a repair generation, decided by `probe` (the program); off in tests of components alone. */
+    constructor(readonly repair: boolean) {
+        this.markers = new Promise((resolve) => {
+            this.resolveMarkers = resolve;
+        });
+    }
+
+    add(check: Omit<PlannedCheck, "env"> & { readonly env: Readonly<Record<string, string>> }, urn: pulumi.Output<string>): void {
+        if (this.entries.some((e) => e.check.key === check.key)) {
+            throw new Error(`two steps named ${check.key}`);
+        }
+        this.entries.push({ check: { ...check, env: digestEnv(check.env) }, urn });
+    }
+
+    /** The generation a step runs with; undefined when repair is off. */
+    marker(key: string): pulumi.Output<string> | undefined {
+        return this.repair ? pulumi.output(this.markers.then((m) => String(m[key] ?? 0))) : undefined;
+    }
+
+    plan(): PlannedCheck[] {
+        return this.entries.map((e) => e.check);
+    }
+
+    /** The plan with every step's URN, for the doctor (stack output `checks`). */
+    planOutput(): pulumi.Output<PlannedCheck[]> {
+        return pulumi.all(this.entries.map((e) => e.urn)).apply((urns) => this.entries.map((e, i) => ({ ...e.check, urn: urns[i]! })));
+    }
+
+    /**
+     * Runs the checks (`run`, over SSH) and fixes every step's generation: the previous one, plus one
+     * where the step's check failed with fix "up". Returns the new generations (stack output `repairs`).
+     */
+    probe(previous: pulumi.Input<Repairs | undefined>, run: (plan: PlannedCheck[]) => Promise<CheckResult[]>): pulumi.Output<Repairs> {
+        return pulumi.output(previous).apply(async (prev) => {
+            const before = prev ?? {};
+            let results: CheckResult[] = [];
+            try {
+                results = await run(this.plan());
+            } catch (err) {
+                void pulumi.log.warn(`drift check skipped: ${err instanceof Error ? err.message : String(err)}`);
+            }
+            const next: Record<string, number> = {};
+            for (const { check } of this.entries) {
+                const drifted = results.filter((r) => r.key === check.key && r.status === "fail" && r.fix === "up");
+                next[check.key] = (before[check.key] ?? 0) + (drifted.length > 0 ? 1 : 0);
+                if (drifted.length > 0 && before[check.key] !== undefined) {
+                    void pulumi.log.warn(`${check.host}: ${check.step}: drifted (${drifted.map((d) => d.detail).join("; ")}): ${check.key} runs again`);
+                }
+            }
+            this.resolveMarkers(next);
+            return next;
+        });
+    }
+
+    /** For a program that does not probe: every step keeps generation 0. */
+    noProbe(): void {
+        this.resolveMarkers({});
+    }
+}

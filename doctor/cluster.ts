@@ -1,0 +1,134 @@
+import * as http from "http";
+import type { Client } from "ssh2";
+import { renderCommand, shellQuote } from "../hosts/command";
+import type { Household } from "../household/model";
+import { nettestManifest, nettestNamespace } from "../manifests/nettest";
+import { exec } from "../ops/ssh";
+import type { ClusterProof } from "./report";
+
+// The cluster proof, run with kubectl on the laptop over the doctor's laptop connection: the nettest
+// DaemonSet on every node, the pod-to-pod ping matrix, DNS from a pod, and the LoadBalancer VIP
+// fetched from here (the operator's machine is on the LAN). Everything is deleted afterwards.
+
+export interface ProofOptions {
+    readonly image: string;
+    /** Seconds to wait for the pods, and for the VIP. */
+    readonly deadline: number;
+}
+
+async function onLaptop(client: Client, household: Household, script: string, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+    const { laptop } = household;
+    return exec(client, renderCommand({ name: laptop.name, escalation: laptop.escalation, init: "systemd" }, "doctor", script, {}), stdin);
+}
+
+function fetchFrom(address: string, timeoutMs: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const req = http.get({ host: address, port: 80, path: "/", timeout: timeoutMs }, (res) => {
+            let body = "";
+            res.on("data", (d: Buffer) => (body += d.toString()));
+            res.on("end", () => resolve(body));
+        });
+        req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+        req.on("error", reject);
+    });
+}
+
+/** A few kubectl execs at a time: sshd allows 10 sessions per connection by default. */
+async function limited<T, R>(items: readonly T[], n: number, f: (t: T) => Promise<R>): Promise<R[]> {
+    const out: R[] = new Array<R>(items.length);
+    let next = 0;
+    await Promise.all(
+        Array.from({ length: Math.min(n, items.length) }, async () => {
+            while (next < items.length) {
+                const i = next++;
+                out[i] = await f(items[i]!);
+            }
+        }),
+    );
+    return out;
+}
+
+export async function proveCluster(client: Client, household: Household, o: ProofOptions): Promise<ClusterProof> {
+    const version = await onLaptop(client, household, "/usr/local/bin/k3s --version 2>&1 | head -n 1");
+    if (/lab stand-in/.test(version.stdout)) {
+        return {
+            status: "not-run",
+            reason: "the API server is the lab's k3s stand-in, which runs no pods; the pod ping matrix, DNS from a pod and the LoadBalancer VIP need real k3s",
+        };
+    }
+    if (version.code !== 0 || version.stdout.trim() === "") {
+        return { status: "fail", problems: [`k3s is not installed on ${household.laptop.name}`] };
+    }
+    const kubectl = "/usr/local/bin/k3s kubectl";
+    const ns = nettestNamespace;
+    const problems: string[] = [];
+    const manifest = nettestManifest({ image: o.image, loadBalancer: household.metallb !== null });
+    try {
+        const applied = await onLaptop(client, household, `${kubectl} apply -f -`, manifest);
+        if (applied.code !== 0) {
+            return { status: "fail", problems: [`applying the nettest DaemonSet failed: ${applied.stderr.trim()}`] };
+        }
+        const rolled = await onLaptop(client, household, `${kubectl} -n ${ns} rollout status ds/nettest --timeout=${o.deadline}s`);
+        if (rolled.code !== 0) {
+            const pods = await onLaptop(client, household, `${kubectl} -n ${ns} get pods -o wide`);
+            return {
+                status: "fail",
+                problems: [`the nettest pods were not ready within ${o.deadline} s (image ${o.image}; set --image to one your nodes can pull):\n${pods.stdout}`],
+            };
+        }
+        const listed = await onLaptop(client, household, `${kubectl} -n ${ns} get pods -o jsonpath='{range .items[*]}{.metadata.name} {.spec.nodeName} {.status.podIP}{"\\n"}{end}'`);
+        const pods = listed.stdout
+            .trim()
+            .split("\n")
+            .map((l) => l.split(" "))
+            .filter((f) => f.length === 3)
+            .map(([name, node, ip]) => ({ name: name!, node: node!, ip: ip! }))
+            .sort((a, b) => a.node.localeCompare(b.node));
+        const ips = pods.map((p) => p.ip).join(" ");
+        const probe = `for ip in ${ips}; do if ping -c 1 -W 2 "$ip" >/dev/null 2>&1; then echo ok; else echo FAIL; fi; done`;
+        const matrix = await limited(pods, 6, async (p) => {
+            const r = await onLaptop(client, household, `${kubectl} -n ${ns} exec ${p.name} -- sh -c ${shellQuote(probe)}`);
+            const row = r.stdout.trim().split("\n");
+            return row.length === pods.length ? row : pods.map(() => "FAIL");
+        });
+        const bad = matrix.flat().filter((c) => c !== "ok").length;
+        if (bad > 0) {
+            problems.push(`${bad} of ${pods.length * pods.length} pod pairs do not answer: check flannel (VXLAN 8472/udp over the links) and the phones' firewall`);
+        }
+        const dnsRun = pods.length > 0 ? await onLaptop(client, household, `${kubectl} -n ${ns} exec ${pods[0]!.name} -- nslookup kubernetes.default.svc.cluster.local`) : undefined;
+        const dns = dnsRun?.code === 0 ? "ok" : "FAIL";
+        if (dns === "FAIL") {
+            problems.push("DNS from a pod does not resolve kubernetes.default: check CoreDNS (k3s kubectl -n kube-system get pods)");
+        }
+        let loadBalancer: ClusterProof["loadBalancer"] = { status: "not-configured" };
+        if (household.metallb !== null) {
+            let address = "";
+            const until = Date.now() + o.deadline * 1000;
+            while (address === "" && Date.now() < until) {
+                const r = await onLaptop(client, household, `${kubectl} -n ${ns} get svc nettest-lb -o jsonpath='{.status.loadBalancer.ingress[0].ip}'`);
+                address = r.stdout.trim();
+                if (address === "") {
+                    await new Promise((resolve) => setTimeout(resolve, 1000));
+                }
+            }
+            let ok = false;
+            if (address !== "") {
+                ok = await fetchFrom(address, 5000).then(
+                    (body) => body.startsWith("nettest "),
+                    () => false,
+                );
+            }
+            loadBalancer = { address: address || "(none assigned)", status: ok ? "ok" : "FAIL" };
+            if (!ok) {
+                problems.push(
+                    address === ""
+                        ? `MetalLB assigned no address from ${household.metallb.pool.addresses} within ${o.deadline} s`
+                        : `the VIP ${address} does not answer from here: check that the speaker runs on ${household.metallb.speakerNode} and announces on ${household.metallb.l2.interface}`,
+                );
+            }
+        }
+        return { status: problems.length === 0 ? "ok" : "fail", nodes: pods.map((p) => p.node), matrix, dns, loadBalancer, problems };
+    } finally {
+        await onLaptop(client, household, `${kubectl} delete namespace ${ns} --wait=false --ignore-not-found`).catch(() => undefined);
+    }
+}

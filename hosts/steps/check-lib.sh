@@ -1,0 +1,71 @@
+# shellcheck shell=sh
+# Prepended to every check (doctor/), after K3OU_CHECK_KEY is set. A check only reads the host: it
+# never changes anything. It reports one line per column it owns:
+#   K3OU-CHECK <tab> key <tab> column <tab> ok|fail|warn|skip <tab> detail <tab> fix
+# FIX is "up" when re-running the step (what pulumi up does for a drifted step) repairs it,
+# "reboot" when only a reboot of the host does, or a command for the operator.
+set -u
+
+report() {
+	printf 'K3OU-CHECK\t%s\t%s\t%s\t%s\t%s\n' "$K3OU_CHECK_KEY" "$1" "$2" "$(printf '%s' "$3" | tr '\t\n' '  ')" "${4:-}"
+}
+ok() { report "$1" ok "$2"; }
+fail() { report "$1" fail "$2" "$3"; }
+warn() { report "$1" warn "$2" "$3"; }
+skip() { report "$1" skip "$2"; }
+
+# same_file PATH EXPECTED: the file holds exactly EXPECTED, given as the content or as
+# "sha256:<hex>" (the doctor sends long contents as their digest).
+same_file() {
+	[ -f "$1" ] || return 1
+	case $2 in
+	sha256:*) [ "sha256:$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ] ;;
+	*) [ "$(cat "$1"; printf x)" = "${2}x" ] ;;
+	esac
+}
+
+# first_bad_file PATH EXPECTED [PATH EXPECTED...]: prints the first PATH that is missing or differs.
+first_bad_file() {
+	while [ $# -ge 2 ]; do
+		same_file "$1" "$2" || { printf '%s\n' "$1"; return 0; }
+		shift 2
+	done
+	return 1
+}
+
+# sysctl_mismatch CONTENT: (a sysctl file's text) prints the first "key = value" line of a sysctl file the kernel disagrees with.
+sysctl_mismatch() {
+	printf '%s\n' "$1" | while IFS= read -r _line; do
+		case $_line in '' | '#'* | ';'*) continue ;; esac
+		_k=$(printf '%s' "${_line%%=*}" | tr -d ' ')
+		_v=$(printf '%s' "${_line#*=}" | sed 's/^ *//; s/ *$//')
+		[ "$(sysctl -n "$_k" 2>/dev/null)" = "$_v" ] || { printf '%s is %s, not %s\n' "$_k" "$(sysctl -n "$_k" 2>/dev/null || echo unset)" "$_v"; break; }
+	done
+}
+
+# service_state NAME INIT: running, stopped or missing.
+service_state() {
+	case $2 in
+	openrc)
+		[ -f "/etc/init.d/$1" ] || { echo missing; return; }
+		if rc-service "$1" status >/dev/null 2>&1; then echo running; else echo stopped; fi
+		;;
+	*)
+		_u=${1%.service}.service
+		{ [ -f "/etc/systemd/system/$_u" ] || [ -f "/lib/systemd/system/$_u" ] || [ -f "/usr/lib/systemd/system/$_u" ]; } ||
+			{ echo missing; return; }
+		if systemctl is-active --quiet "$1"; then echo running; else echo stopped; fi
+		;;
+	esac
+}
+
+# The init the host runs, as lib.sh's detect_init decides it, without failing.
+check_init() {
+	if [ "${K3OU_INIT:-auto}" != auto ]; then
+		printf '%s\n' "$K3OU_INIT"
+	elif [ -d /run/systemd/system ]; then
+		echo systemd
+	else
+		echo openrc
+	fi
+}
