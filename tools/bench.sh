@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark of the real engine on the lab: wall time and SSH connections opened for preview, cold up,
-# no-op up and destroy, for each phone count given (default: 3 12). Prints a table; asserts nothing.
+# no-op up and destroy, and the doctor's host checks on the converged household (best of five runs:
+# the checks themselves, and `npm run doctor` as a whole), for each phone count given (default: 3 12).
+# Prints a table; asserts nothing.
 # SSH connections are counted by an nft counter in the laptop's namespace: new TCP connections to
 # port 22 arriving (the operator's sessions, direct or jumped) and leaving (jumps to the phones).
 set -euo pipefail
@@ -51,6 +53,23 @@ measure() {
   printf '%-8s %-10s %8s s %6s ssh sessions (%s to phones)\n' "$phones" "$label" "$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')" "$inbound" "$outbound"
 }
 
+# npm run doctor --hosts-only, five times: the host checks' own time (the report's timings) and the
+# command's wall time (Node start, two pulumi reads of config and outputs, the checks).
+measure_doctor() {
+  local _ start end checks=() walls=()
+  counter_reset
+  for _ in 1 2 3 4 5; do
+    start=$(date +%s.%N)
+    ip netns exec k3ou-operator npm run -s doctor -- --stack bench --hosts-only --json >"$state/doctor.json" || { echo "bench: the doctor is not green on the converged household" >&2; jq -c '.results[] | select(.status == "fail")' "$state/doctor.json" >&2; exit 1; }
+    end=$(date +%s.%N)
+    checks+=("$(jq '.timings.hostChecksMs / 1000' "$state/doctor.json")")
+    walls+=("$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')")
+  done
+  read -r inbound outbound <<<"$(counter_read)"
+  printf '%-8s %-10s %8s s %6s ssh sessions (%s to phones) in 5 runs; npm run doctor: %s s; each run: %s\n' "$phones" "doctor" \
+    "$(printf '%s\n' "${checks[@]}" | sort -n | head -n 1)" "$inbound" "$outbound" "$(printf '%s\n' "${walls[@]}" | sort -n | head -n 1)" "${checks[*]}"
+}
+
 printf '%-8s %-10s %10s %s\n' phones operation "wall time" "ssh sessions opened at the laptop"
 for phones in "${counts[@]}"; do
   bash lab/lab.sh down >/dev/null 2>&1 || true
@@ -60,6 +79,7 @@ for phones in "${counts[@]}"; do
   measure preview preview
   measure "cold up" up --yes
   measure "no-op up" up --yes
+  measure_doctor
   measure destroy destroy --yes
   pulumi stack rm bench --yes --force --non-interactive >/dev/null
 done

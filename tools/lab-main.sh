@@ -38,3 +38,5 @@ bash tools/lab-stack.sh lab "$standin/k3s"
 # Pulumi runs where an operator would: on a workstation on the household LAN.
 ip netns exec k3ou-operator pulumi up --yes --stack lab --non-interactive
 ip netns exec k3ou-operator npx ts-node --transpile-only tools/summary.ts
+# Is the household what the stack says? (The lab's k3s runs no pods: the cluster proof says "not run".)
+ip netns exec k3ou-operator npm run -s doctor -- --stack lab

@@ -49,7 +49,7 @@ else
   bash lab/k3s-standin/build.sh /var/cache/k3s-over-usb/k3s-standin/v1.35.5+k3s1 v1.35.5+k3s1
 
   # Each file starts from a fresh day-zero lab.
-  for suite in steps k3s engine; do
+  for suite in steps k3s engine doctor; do
     bash lab/lab.sh up >/dev/null
     K3OU_ROOT_NETNS=/proc/$$/ns/net ip netns exec k3ou-operator \
       npx vitest run --project lab "test/lab/$suite.test.ts" --reporter=default --reporter=json --outputFile="$results/lab-$suite.json" || lab_rc=1

@@ -1,69 +1,27 @@
-import { spawn, spawnSync } from "child_process";
+import { spawn } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
-import { parse, stringify } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { labStatus } from "../../lab/household";
 import { lab } from "./hosts";
+import { LabStack, onHost, repo } from "./stack";
 
 // The real Pulumi engine (tools/pulumi-engine) converging the lab: preview, up, no-op, secrets,
 // reflash, a changed host key, a targeted destroy and rejoin, destroy. Run by tools/test.sh inside
 // the operator's namespace with the engine's environment (env.sh) and a fresh lab.
 
-const repo = path.join(__dirname, "..", "..");
-const standin = "/var/cache/k3s-over-usb/k3s-standin/v1.35.5+k3s1";
 // Its own stack, so the main job's lab stack is left alone.
-const stack = "e2e";
-const stackFile = path.join(repo, `Pulumi.${stack}.yaml`);
-let env: NodeJS.ProcessEnv;
-
-function pulumi(args: string[], opts: { ok?: boolean } = {}): { code: number; out: string } {
-    const r = spawnSync("pulumi", [...args, "--stack", stack, "--non-interactive"], { cwd: repo, env, encoding: "utf8", maxBuffer: 64 << 20 });
-    const out = `${r.stdout}\n${r.stderr}`;
-    if ((opts.ok ?? true) && r.status !== 0) {
-        throw new Error(`pulumi ${args.join(" ")} exited ${r.status}:\n${out.slice(-6000)}`);
-    }
-    return { code: r.status ?? -1, out };
-}
-
-function writeStackConfig(): void {
-    const r = spawnSync("npx", ["ts-node", "--transpile-only", "tools/lab-stack.ts", `${standin}/k3s`, "lab/k3s-standin/install.sh", stack], { cwd: repo, env, encoding: "utf8" });
-    if (r.status !== 0) {
-        throw new Error(r.stderr);
-    }
-}
-
-function editHousehold(edit: (h: any) => void): void {
-    const doc = parse(fs.readFileSync(stackFile, "utf8")) as { config: Record<string, any> };
-    edit(doc.config["k3s-over-usb:household"]);
-    fs.writeFileSync(stackFile, stringify(doc, { lineWidth: 0 }));
-}
-
-function onHost(host: string, script: string): string {
-    return lab("exec", host, "--", "sh", "-c", script);
-}
+const e2e = new LabStack("e2e");
+const stack = e2e.name;
+const pulumi = (args: string[], opts: { ok?: boolean } = {}) => e2e.pulumi(args, opts);
+const writeStackConfig = () => e2e.writeConfig();
+const editHousehold = (edit: (h: any) => void) => e2e.editHousehold(edit);
 
 function dayZeroLaptop(): string {
     return onHost("laptop", "ls /etc/netplan /etc/systemd/network /etc/sysctl.d /usr/local/bin; nft list tables; ip -o -4 addr");
 }
 
 beforeAll(() => {
-    const state = fs.mkdtempSync(path.join(os.tmpdir(), "k3ou-e2e-"));
-    fs.mkdirSync(path.join(state, "backend"));
-    fs.writeFileSync(path.join(state, "passphrase"), "e2e-passphrase\n", { mode: 0o600 });
-    env = { ...process.env, PULUMI_BACKEND_URL: `file://${state}/backend`, PULUMI_CONFIG_PASSPHRASE_FILE: path.join(state, "passphrase") };
-    fs.rmSync(stackFile, { force: true });
-    writeStackConfig();
-    const init = spawnSync("pulumi", ["stack", "init", stack, "--non-interactive"], { cwd: repo, env, encoding: "utf8" });
-    if (init.status !== 0) {
-        throw new Error(init.stderr);
-    }
-    const key = fs.readFileSync(labStatus().sshPrivateKeyPath);
-    const set = spawnSync("pulumi", ["config", "set", "--secret", "sshPrivateKey", "--stack", stack], { cwd: repo, env, input: key, encoding: "utf8" });
-    if (set.status !== 0) {
-        throw new Error(set.stderr);
-    }
+    e2e.init();
 }, 300_000);
 
 describe("the real engine on the lab", () => {
@@ -141,7 +99,8 @@ describe("the real engine on the lab", () => {
     }, 900_000);
 
     it("one phone unreachable: up fails naming it and its step, the others converge, the next up finishes", () => {
-        onHost("laptop", "ip link set usb-one61 down");
+        // Its SSH server gone: a link set down on the laptop would be drift that this up repairs first.
+        onHost("one61", "rc-service sshd stop >/dev/null");
         editHousehold((h) => {
             for (const p of h.phones) {
                 p.batteryCapMicrovolts = 3750000;
@@ -153,7 +112,7 @@ describe("the real engine on the lab", () => {
         for (const p of labStatus().phones.filter((x) => x.name !== "one61")) {
             expect(onHost(p.name, `fdtget -t u /boot/dtbs/qcom/sdm845-${p.device}.dtb /battery voltage-max-design-microvolt`), p.name).toBe("3750000\n");
         }
-        onHost("laptop", "ip link set usb-one61 up");
+        onHost("one61", "rc-service sshd start >/dev/null");
         pulumi(["up", "--yes"]);
         expect(onHost("one61", "fdtget -t u /boot/dtbs/qcom/sdm845-oneplus-enchilada.dtb /battery voltage-max-design-microvolt")).toBe("3750000\n");
         pulumi(["preview", "--expect-no-changes"]);
@@ -165,7 +124,7 @@ describe("the real engine on the lab", () => {
                 p.batteryCapMicrovolts = 3800000;
             }
         });
-        const child = spawn("pulumi", ["up", "--yes", "--stack", stack, "--non-interactive"], { cwd: repo, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+        const child = spawn("pulumi", ["up", "--yes", "--stack", stack, "--non-interactive"], { cwd: repo, env: e2e.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
         // Killed while steps run: after the first step has started, before the run can end.
         const killed = await new Promise<boolean>((resolve) => {
             let seen = false;

@@ -1,0 +1,143 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import type { CheckResult } from "../../doctor/plan";
+import type { Report } from "../../doctor/report";
+import { labStatus } from "../../lab/household";
+import { lab } from "./hosts";
+import { LabStack, onHost } from "./stack";
+
+// `npm run doctor` against a household the real engine converged on the lab: all green, then each
+// injected drift shows exactly its failure and nothing else, and `pulumi up` (which checks every step
+// before it plans) repairs it, after which the doctor is green and a preview plans nothing.
+
+const stack = new LabStack("doctor");
+
+function report(args: string[] = []): { code: number; report: Report; text: string } {
+    const r = stack.doctor(["--json", ...args]);
+    let parsed: Report;
+    try {
+        parsed = JSON.parse(r.stdout) as Report;
+    } catch {
+        throw new Error(`doctor printed no JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+    }
+    return { code: r.code, report: parsed, text: r.stdout };
+}
+
+const failing = (results: readonly CheckResult[]) =>
+    results
+        .filter((r) => r.status === "fail" || r.status === "warn")
+        .map((r) => `${r.subject} ${r.column}`)
+        .sort();
+
+async function greenWithin(seconds: number): Promise<Report> {
+    const until = Date.now() + seconds * 1000;
+    for (;;) {
+        const r = report(["--hosts-only"]);
+        if (r.code === 0 && failing(r.report.results).length === 0) {
+            return r.report;
+        }
+        if (Date.now() > until) {
+            throw new Error(`the doctor is not green after ${seconds} s:\n${JSON.stringify(failing(r.report.results))}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+}
+
+let laptop = "";
+let phones: string[] = [];
+
+beforeAll(async () => {
+    stack.init();
+    stack.pulumi(["up", "--yes"]);
+    // The battery cap reaches the running kernel at the next boot, as on a phone.
+    phones = labStatus().phones.map((p) => p.name);
+    for (const p of phones) {
+        lab("reboot", p);
+    }
+    laptop = labStatus().laptop.name;
+    await greenWithin(120);
+}, 900_000);
+
+describe("doctor on the lab", () => {
+    it("a converged household is all green, every host checked on every column it has", () => {
+        const r = stack.doctor();
+        expect(r.code, r.stdout + r.stderr).toBe(0);
+        expect(r.stdout).toMatch(/^host\s+hostname\s+link\s+address\s+route\s+forward\s+nat\s+firewall\s+radios\s+battery\s+k3s\s+node$/m);
+        expect(r.stdout).toContain("doctor: healthy");
+        // The lab's k3s runs no pods: the doctor says so instead of pretending.
+        expect(r.stdout).toContain("cluster proof: not run: the API server is the lab's k3s stand-in, which runs no pods");
+
+        const { report: rep, code } = report();
+        expect(code).toBe(0);
+        expect(rep.ok).toBe(true);
+        expect(rep.cluster?.status).toBe("not-run");
+        const columnsOf = (host: string) => [...new Set(rep.results.filter((x) => x.subject === host && x.status === "ok").map((x) => x.column))].sort();
+        expect(columnsOf(laptop)).toEqual(["address", "forward", "k3s", "link", "nat", "node"]);
+        for (const p of phones) {
+            expect(columnsOf(p), p).toEqual(["address", "battery", "firewall", "forward", "hostname", "k3s", "link", "node", "radios", "route"]);
+        }
+        // Three link checks on the laptop: one per cable.
+        expect(rep.results.filter((x) => x.subject === laptop && x.column === "nat")).toHaveLength(phones.length);
+    });
+
+    const drifts: Array<{ name: string; inject: () => void; expected: () => string[]; alsoSkipped?: () => string[] }> = [
+        {
+            name: "hostname changed",
+            inject: () => onHost(phones[0]!, "hostname wrongname && echo wrongname > /etc/hostname"),
+            expected: () => [`${phones[0]} hostname`],
+        },
+        {
+            name: "firewall reloaded from the pmOS defaults (its own drop-ins, not ours)",
+            inject: () =>
+                onHost(phones[1]!, `{ sed '/^include/d' /etc/nftables.nft; for f in /etc/nftables.d/*.nft; do case $f in *k3s-over-usb*) ;; *) cat "$f" ;; esac; done; } | nft -f -`),
+            expected: () => [`${phones[1]} firewall`],
+        },
+        {
+            name: "NAT rule deleted",
+            inject: () => onHost("laptop", `nft delete rule ip k3ou_nat_${phones[2]} postrouting handle $(nft -a list table ip k3ou_nat_${phones[2]} | sed -n 's/.*masquerade # handle //p')`),
+            expected: () => [`${laptop} nat`],
+        },
+        {
+            name: "DTB replaced by a stock one",
+            inject: () => onHost(phones[0]!, "for f in /var/lib/k3s-over-usb/dtb-orig/*.dtb; do cp \"$f\" /boot/dtbs/qcom/; done"),
+            expected: () => [`${phones[0]} battery`],
+        },
+        {
+            name: "agent stopped",
+            inject: () => onHost(phones[1]!, "rc-service k3s-agent stop >/dev/null"),
+            expected: () => [`${phones[1]} k3s`],
+        },
+        {
+            name: "a link down (the laptop's end of a cable)",
+            inject: () => onHost("laptop", `ip link set usb-${phones[2]} down`),
+            expected: () => [`${laptop} link`],
+            alsoSkipped: () => [`${phones[2]} reach`],
+        },
+        {
+            name: "radios back on",
+            inject: () => onHost(phones[2]!, "rfkill unblock wlan"),
+            expected: () => [`${phones[2]} radios`],
+        },
+    ];
+
+    it.each(drifts)("$name: exactly that failure, then pulumi up and the doctor is green", async (d) => {
+        d.inject();
+        const before = report();
+        expect(before.code, before.text).toBe(1);
+        expect(failing(before.report.results)).toEqual(d.expected());
+        const skipped = before.report.results.filter((r) => r.status === "skip").map((r) => `${r.subject} ${r.column}`);
+        expect(skipped).toEqual(d.alsoSkipped?.() ?? []);
+        const text = stack.doctor().stdout;
+        expect(text).toMatch(/fix: pulumi up {2}\(runs \S+ again\)/);
+
+        const up = stack.pulumi(["up", "--yes"]);
+        expect(up.out).toMatch(/drifted/);
+        await greenWithin(60);
+        stack.pulumi(["preview", "--expect-no-changes"]);
+    }, 300_000);
+
+    it("bad arguments are refused before any host is reached, with the usage", () => {
+        const r = stack.doctor(["--deadline", "soon"]);
+        expect(r.code).toBe(2);
+        expect(r.stderr).toContain("doctor: --deadline takes whole seconds, e.g. 180");
+    });
+});
