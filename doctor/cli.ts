@@ -4,7 +4,7 @@ import { defaultNettestImage } from "../manifests/nettest";
 import { connect } from "../ops/ssh";
 import { proveCluster } from "./cluster";
 import type { PlannedCheck } from "./plan";
-import { failures, renderText, type ClusterProof, type Report } from "./report";
+import { failures, renderJson, renderText, type ClusterProof, type Report } from "./report";
 import { attribute, laptopEndpoint, runChecks } from "./run";
 
 // npm run doctor [-- --stack S] [--json] [--hosts-only] [--image IMAGE] [--deadline SECONDS]
@@ -165,7 +165,7 @@ export async function doctor(argv: readonly string[]): Promise<number> {
         ...(cluster ? { cluster } : {}),
         timings: { hostChecksMs, ...(clusterMs !== undefined ? { clusterMs } : {}), totalMs: Date.now() - started },
     };
-    process.stdout.write(a.json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report, plan, facts.driftCheck));
+    process.stdout.write(a.json ? renderJson(report, plan, facts.driftCheck) : renderText(report, plan, facts.driftCheck));
     return report.ok ? 0 : 1;
 }
 

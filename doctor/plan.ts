@@ -93,6 +93,7 @@ export function hostScript(checks: readonly PlannedCheck[], init: string): strin
             ].join("\n"),
         );
     }
+    parts.push("check_cleanup");
     return `${parts.join("\n")}\n`;
 }
 

@@ -52,7 +52,8 @@ export function failures(results: readonly CheckResult[]): CheckResult[] {
     return results.filter((r) => r.status === "fail");
 }
 
-function fixText(r: CheckResult, urns: ReadonlyMap<string, string>, driftCheck: boolean): string {
+/** The command a failure's fix stands for ("up" names the step it re-runs). */
+export function fixText(r: CheckResult, urns: ReadonlyMap<string, string>, driftCheck: boolean): string {
     switch (r.fix) {
         case "up": {
             const urn = urns.get(r.key);
@@ -63,6 +64,13 @@ function fixText(r: CheckResult, urns: ReadonlyMap<string, string>, driftCheck: 
         default:
             return r.fix;
     }
+}
+
+/** The report for scripts: every result with its fix spelled out as a command. */
+export function renderJson(report: Report, plan: readonly PlannedCheck[], driftCheck: boolean): string {
+    const urns = new Map(plan.filter((c) => c.urn !== undefined).map((c) => [c.key, c.urn!]));
+    const results = report.results.map((r) => (r.fix === "" ? r : { ...r, fixCommand: fixText(r, urns, driftCheck) }));
+    return `${JSON.stringify({ ...report, results }, null, 2)}\n`;
 }
 
 export function renderText(report: Report, plan: readonly PlannedCheck[], driftCheck: boolean): string {

@@ -1,6 +1,6 @@
 import type { Client } from "ssh2";
 import { renderCommand } from "../hosts/command";
-import type { Household } from "../household/model";
+import type { Escalation, Household } from "../household/model";
 import { connect, exec, HostKeyMismatch, type Endpoint } from "../ops/ssh";
 import { hostScript, parseReport, type CheckResult, type PlannedCheck } from "./plan";
 
@@ -46,16 +46,26 @@ function unreachable(host: string, err: unknown, isLaptop: boolean): CheckResult
                 : `${host} was reflashed or replaced: put its new host key in the config and run pulumi up (README: a reflashed phone)`
             : isLaptop
               ? "check that the laptop is on and reachable over SSH from here"
-              : `check ${host}'s cable and that it is booted`;
+              : `check ${host}'s cable and that it is booted; a reflashed phone is back at 172.16.42.1: put its new host key in the config and run pulumi up`;
     return { key: "-", host, subject: host, column: "reach", status: "fail", detail: message, fix };
+}
+
+/**
+ * The command line and stdin that run a host's checks as root. The script travels on stdin into a
+ * temporary file: a laptop with thirty phones has more checks than one argument may hold (128 KiB),
+ * and a check reading stdin must not eat the rest of the script.
+ */
+export function checkCommand(access: { readonly name: string; readonly escalation: Escalation; readonly init: string }, checks: readonly PlannedCheck[]): { command: string; stdin: string } {
+    const wrapper = 'f=$(mktemp) || exit 1; cat > "$f"; sh "$f" </dev/null; rc=$?; rm -f "$f"; exit "$rc"';
+    return { command: renderCommand(access, "doctor", wrapper, {}), stdin: hostScript(checks, access.init) };
 }
 
 async function runOn(client: Client, household: Household, host: string, checks: PlannedCheck[]): Promise<CheckResult[]> {
     const isLaptop = host === household.laptop.name;
     const phone = household.phones.find((p) => p.name === host);
     const access = isLaptop ? { name: host, escalation: household.laptop.escalation, init: "systemd" } : { name: host, escalation: phone!.escalation, init: phone!.init };
-    const command = renderCommand(access, "doctor", hostScript(checks, access.init), {});
-    const r = await exec(client, command);
+    const { command, stdin } = checkCommand(access, checks);
+    const r = await exec(client, command, stdin);
     const results = parseReport(r.stdout, checks);
     if (r.code !== 0 || results.length === 0) {
         results.push({ key: "-", host, subject: host, column: "reach", status: "fail", detail: `the checks exited ${r.code}: ${r.stderr.trim().split("\n").slice(-3).join(" / ")}`, fix: "read the message; the SSH user needs passwordless sudo/doas" });
@@ -163,7 +173,10 @@ export function attribute(runs: readonly HostRun[], checks: readonly PlannedChec
             }
         }
         if (r.column === "node") {
-            const cause = failing.find((f) => f !== r && (f.subject === r.subject || cableOf.get(f.key) === r.subject) && f.column !== "node");
+            // Its own host, its cable, or the server it is read on (the API down).
+            const cause = failing.find(
+                (f) => f !== r && f.column !== "node" && (f.subject === r.subject || cableOf.get(f.key) === r.subject || (f.subject === r.host && f.column === "k3s")),
+            );
             if (cause) {
                 out.push({ ...r, status: "skip", detail: `${r.detail}: follows from ${cause.subject} ${cause.column}`, fix: "" });
                 continue;

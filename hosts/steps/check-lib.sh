@@ -43,6 +43,35 @@ sysctl_mismatch() {
 	done
 }
 
+# sysctl_check COLUMN PATH CONTENT OK-DETAIL: a sysctl drop-in as the stack wrote it, and the kernel
+# agreeing with every line of it.
+sysctl_check() {
+	if _bad=$(first_bad_file "$2" "$3"); then
+		fail "$1" "$_bad is missing or not what the stack wrote" up
+	elif _bad=$(sysctl_mismatch "$(cat "$2")") && [ -n "$_bad" ]; then
+		fail "$1" "$_bad" up
+	else
+		ok "$1" "$4"
+	fi
+}
+
+# node_status NAME: the node's STATUS as `kubectl get nodes` prints it (Ready, NotReady,
+# Ready,SchedulingDisabled), "missing", or "unknown" when the API does not answer. One kubectl call per
+# run of a host's checks, however many nodes are asked about ($$ is the script's, in every subshell).
+node_status() {
+	_cache="${TMPDIR:-/tmp}/k3ou-doctor-nodes.$$"
+	if [ ! -f "$_cache" ]; then
+		/usr/local/bin/k3s kubectl get nodes > "$_cache.tmp" 2>/dev/null || { rm -f "$_cache.tmp"; echo unknown; return 0; }
+		mv -f "$_cache.tmp" "$_cache"
+	fi
+	awk -v n="$1" 'NR > 1 && $1 == n { print $2; found = 1 } END { if (!found) print "missing" }' "$_cache"
+}
+
+# Run once after all checks of a host.
+check_cleanup() {
+	rm -f "${TMPDIR:-/tmp}/k3ou-doctor-nodes.$$"
+}
+
 # service_state NAME INIT: running, stopped or missing.
 service_state() {
 	case $2 in

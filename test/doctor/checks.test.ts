@@ -4,6 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { describe, expect, it } from "vitest";
 import { digestEnv, hostScript, parseReport, type PlannedCheck } from "../../doctor/plan";
+import { checkCommand } from "../../doctor/run";
 import { repoRoot } from "../fixtures";
 import { run } from "../run";
 
@@ -128,6 +129,27 @@ a newline" up\nok radios off\nwarn battery "live differs" reboot`);
             expect(results[1]!.detail).toBe(`${key}.gone is missing: deleting an agent could not uninstall it from its phone`);
             expect(results[1]!.fix).toBe("up");
             expect(results[2]!.detail).toBe("the check of cleanup-key stopped with an error");
+        }
+    });
+
+    it("a laptop with a hundred phones' checks runs them all: the script goes on stdin, not into one argument", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k3ou-check-"));
+        const big = "z".repeat(150);
+        const checks: PlannedCheck[] = Array.from({ length: 200 }, (_, i) => ({
+            key: `phone${i}-check`,
+            step: "cleanup-key",
+            host: "laptop",
+            subject: "laptop",
+            script: "hosts/laptop/steps/cleanup-key.check.sh",
+            // Long plain values, as a link check carries paths and names.
+            env: { KEY_PATH: path.join(dir, `id${i}`), PAD_A: big, PAD_B: big, PAD_C: big, PAD_D: big },
+        }));
+        const { command, stdin } = checkCommand({ name: "laptop", escalation: "root", init: "systemd" }, checks);
+        expect(stdin.length).toBeGreaterThan(200 * 1024);
+        for (const [bin, args] of shells) {
+            const results = parseReport(run(bin, [...args, "-c", command], { input: stdin }), checks);
+            expect(results).toHaveLength(200);
+            expect(new Set(results.map((r) => r.status))).toEqual(new Set(["fail"]));
         }
     });
 });

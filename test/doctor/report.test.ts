@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { Checks } from "../../components/drift";
 import { doctor } from "../../doctor/cli";
 import type { CheckResult, PlannedCheck } from "../../doctor/plan";
-import { renderText, type Report } from "../../doctor/report";
+import { renderJson, renderText, type Report } from "../../doctor/report";
 import { attribute, type HostRun } from "../../doctor/run";
 import { nettestManifest } from "../../manifests/nettest";
 
@@ -59,6 +59,24 @@ describe("attribute", () => {
         expect(skipped.find((r) => r.subject === "one62")!.detail).toBe("node one62 is NotReady: follows from one62 k3s");
     });
 
+    it("shows every node as following from the server when the API does not answer", () => {
+        const apiDown = attribute(
+            [
+                {
+                    host: "k3master",
+                    ms: 1,
+                    results: [
+                        res("k3master-install", "k3master", "k3master", "k3s", "fail", "k3s is stopped", "up"),
+                        res("k3master-kubeconfig", "k3master", "k3master", "node", "fail", "the API server does not answer kubectl"),
+                        res("one6t-ready", "k3master", "one6t", "node", "fail", "the API server does not answer kubectl"),
+                    ],
+                },
+            ],
+            plan,
+        );
+        expect(apiDown.map((r) => `${r.subject} ${r.column} ${r.status}`)).toEqual(["k3master k3s fail", "k3master node skip", "one6t node skip"]);
+    });
+
     it("leaves an unreachable phone with no cause a failure", () => {
         const alone = attribute([{ host: "one6t", ms: 1, results: [res("-", "one6t", "one6t", "reach", "fail")] }], plan);
         expect(alone.map((r) => r.status)).toEqual(["fail"]);
@@ -105,6 +123,12 @@ describe("the text report", () => {
                 "",
             ].join("\n"),
         );
+    });
+
+    it("as JSON, spells every fix out as a command", () => {
+        const json = JSON.parse(renderJson(report, plan, true)) as { results: Array<{ key: string; fixCommand?: string }> };
+        expect(json.results.find((r) => r.key === "one62-node")!.fixCommand).toBe("pulumi up  (runs one62-node again)");
+        expect(json.results.find((r) => r.key === "one6t-laptop-link")!.fixCommand).toBeUndefined();
     });
 
     it("names the step to replace when the drift check is off", () => {

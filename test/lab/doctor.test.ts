@@ -113,6 +113,12 @@ describe("doctor on the lab", () => {
             alsoSkipped: () => [`${phones[2]} reach`],
         },
         {
+            name: "the k3s server stopped (every node's state follows from it)",
+            inject: () => onHost("laptop", "systemctl stop k3s"),
+            expected: () => [`${laptop} k3s`],
+            alsoSkipped: () => [laptop, ...phones].map((h) => `${h} node`),
+        },
+        {
             name: "radios back on",
             inject: () => onHost(phones[2]!, "rfkill unblock wlan"),
             expected: () => [`${phones[2]} radios`],
@@ -125,7 +131,7 @@ describe("doctor on the lab", () => {
         expect(before.code, before.text).toBe(1);
         expect(failing(before.report.results)).toEqual(d.expected());
         const skipped = before.report.results.filter((r) => r.status === "skip").map((r) => `${r.subject} ${r.column}`);
-        expect(skipped).toEqual(d.alsoSkipped?.() ?? []);
+        expect(skipped.sort()).toEqual((d.alsoSkipped?.() ?? []).sort());
         const text = stack.doctor().stdout;
         expect(text).toMatch(/fix: pulumi up {2}\(runs \S+ again\)/);
 
@@ -134,6 +140,25 @@ describe("doctor on the lab", () => {
         await greenWithin(60);
         stack.pulumi(["preview", "--expect-no-changes"]);
     }, 300_000);
+
+    it("a phone answering with another host key is named, with the way back", () => {
+        onHost(phones[1]!, "rm -f /etc/ssh/ssh_host_ed25519_key*; ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key; rc-service sshd restart >/dev/null");
+        const r = report(["--hosts-only"]);
+        expect(r.code).toBe(1);
+        const bad = r.report.results.filter((x) => x.status === "fail");
+        expect(bad.map((x) => `${x.subject} ${x.column}`)).toEqual([`${phones[1]} reach`]);
+        expect(bad[0]!.detail).toMatch(/host key does not match the pinned key/);
+        expect(bad[0]!.fix).toBe(`${phones[1]} was reflashed or replaced: put its new host key in the config and run pulumi up (README: a reflashed phone)`);
+    });
+
+    it("a reflashed phone (back at day zero) is unreachable at its /30, and only that is reported", () => {
+        lab("reflash", phones[1]!);
+        const r = report(["--hosts-only"]);
+        expect(r.code).toBe(1);
+        const bad = r.report.results.filter((x) => x.status === "fail");
+        expect(bad.map((x) => `${x.subject} ${x.column}`)).toEqual([`${phones[1]} reach`]);
+        expect(bad[0]!.fix).toContain("a reflashed phone is back at 172.16.42.1");
+    });
 
     it("bad arguments are refused before any host is reached, with the usage", () => {
         const r = stack.doctor(["--deadline", "soon"]);

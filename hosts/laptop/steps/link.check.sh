@@ -30,13 +30,7 @@ else
 	skip address "no interface $IFACE"
 fi
 
-if bad=$(first_bad_file "$SYSCTL_PATH" "$SYSCTL"); then
-	fail forward "$bad is missing or not what the stack wrote" up
-elif bad=$(sysctl_mismatch "$(cat "$SYSCTL_PATH")") && [ -n "$bad" ]; then
-	fail forward "$bad" up
-else
-	ok forward "ip_forward 1"
-fi
+sysctl_check forward "$SYSCTL_PATH" "$SYSCTL" "ip_forward 1"
 
 if bad=$(first_bad_file "$NAT_PATH" "$NAT" "$NAT_UNIT_PATH" "$NAT_UNIT"); then
 	fail nat "$bad is missing or not what the stack wrote" up

@@ -1,7 +1,9 @@
 # K3sServer / K3sAgent, on the server: the node is registered and Ready.
-ready=$(/usr/local/bin/k3s kubectl get node "$NODE" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || echo missing)
-case $ready in
-True) ok node "$NODE Ready" ;;
+status=$(node_status "$NODE")
+case $status in
+Ready) ok node "$NODE Ready" ;;
+Ready,*) warn node "$NODE is $status" "k3s kubectl uncordon $NODE on the laptop, if nothing is being maintained" ;;
 missing) fail node "node $NODE is not registered" "restart the k3s service on $NODE: it registers the node" ;;
-*) fail node "node $NODE is NotReady" "k3s kubectl describe node $NODE on the laptop" ;;
+unknown) fail node "the API server does not answer kubectl" "journalctl -u k3s on the laptop" ;;
+*) fail node "node $NODE is $status" "k3s kubectl describe node $NODE on the laptop" ;;
 esac

@@ -50,10 +50,4 @@ else
 	fi
 fi
 
-if bad=$(first_bad_file "$SYSCTL_PATH" "$SYSCTL"); then
-	fail forward "$bad is missing or not what the stack wrote" up
-elif bad=$(sysctl_mismatch "$(cat "$SYSCTL_PATH")") && [ -n "$bad" ]; then
-	fail forward "$bad" up
-else
-	ok forward "sysctls as written"
-fi
+sysctl_check forward "$SYSCTL_PATH" "$SYSCTL" "sysctls as written"
