@@ -67,9 +67,23 @@ node_status() {
 	awk -v n="$1" 'NR > 1 && $1 == n { print $2; found = 1 } END { if (!found) print "missing" }' "$_cache"
 }
 
+# iface_on_port ID_PATH: the interface udev sees on that hub port, whatever its name; one udevadm call
+# per interface per run of a host's checks, however many ports are asked about.
+iface_on_port() {
+	_ports="${TMPDIR:-/tmp}/k3ou-doctor-ports.$$"
+	if [ ! -f "$_ports" ]; then
+		for _dev in /sys/class/net/*; do
+			_p=$(udevadm info -q property -p "$_dev" 2>/dev/null | sed -n 's/^ID_PATH=//p')
+			[ -z "$_p" ] || printf '%s %s\n' "$_p" "${_dev##*/}"
+		done > "$_ports.tmp"
+		mv -f "$_ports.tmp" "$_ports"
+	fi
+	awk -v p="$1" '$1 == p { print $2; exit }' "$_ports"
+}
+
 # Run once after all checks of a host.
 check_cleanup() {
-	rm -f "${TMPDIR:-/tmp}/k3ou-doctor-nodes.$$"
+	rm -f "${TMPDIR:-/tmp}/k3ou-doctor-nodes.$$" "${TMPDIR:-/tmp}/k3ou-doctor-ports.$$"
 }
 
 # service_state NAME INIT: running, stopped or missing.

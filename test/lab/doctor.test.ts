@@ -113,6 +113,12 @@ describe("doctor on the lab", () => {
             alsoSkipped: () => [`${phones[2]} reach`],
         },
         {
+            name: "a cable's interface renamed (as a new kernel name would after a udev mishap)",
+            inject: () => onHost("laptop", `ip link set usb-${phones[0]} down && ip link set usb-${phones[0]} name enxdrift0 && ip link set enxdrift0 up`),
+            expected: () => [`${laptop} link`],
+            alsoSkipped: () => [`${laptop} address`],
+        },
+        {
             name: "the k3s server stopped (every node's state follows from it)",
             inject: () => onHost("laptop", "systemctl stop k3s"),
             expected: () => [`${laptop} k3s`],

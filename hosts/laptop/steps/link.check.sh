@@ -18,10 +18,7 @@ if [ -e "/sys/class/net/$IFACE" ]; then
 		ok address "$IFACE $LAPTOP_ADDR"
 	fi
 else
-	found=""
-	for dev in /sys/class/net/*; do
-		udevadm info -q property -p "$dev" 2>/dev/null | grep -qx "ID_PATH=$HUB_PORT" && found=${dev##*/}
-	done
+	found=$(iface_on_port "$HUB_PORT")
 	if [ -n "$found" ]; then
 		fail link "the interface on hub port $HUB_PORT is called $found, not $IFACE" up
 	else
