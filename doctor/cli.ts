@@ -5,7 +5,7 @@ import { connect } from "../ops/ssh";
 import { proveCluster } from "./cluster";
 import type { PlannedCheck } from "./plan";
 import { failures, renderJson, renderText, type ClusterProof, type Report } from "./report";
-import { attribute, laptopEndpoint, runChecks } from "./run";
+import { attribute, hostEndpoints, runChecks } from "./run";
 
 // npm run doctor [-- --stack S] [--json] [--hosts-only] [--image IMAGE] [--deadline SECONDS]
 // Is the household what the stack says, and does the cluster really work? Reads the selected stack's
@@ -132,7 +132,7 @@ export async function doctor(argv: readonly string[]): Promise<number> {
     let laptop;
     let laptopError: unknown;
     try {
-        laptop = await connect(laptopEndpoint(household, facts.privateKey), 10_000);
+        laptop = await connect(hostEndpoints(household, facts.privateKey).get(household.laptop.name)!, 10_000);
     } catch (err) {
         laptopError = err;
     }

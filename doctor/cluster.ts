@@ -5,6 +5,7 @@ import type { Household } from "../household/model";
 import { nettestManifest, nettestNamespace } from "../manifests/nettest";
 import { exec } from "../ops/ssh";
 import type { ClusterProof } from "./report";
+import { hostAccess } from "./run";
 
 // The cluster proof, run with kubectl on the laptop over the doctor's laptop connection: the nettest
 // DaemonSet on every node, the pod-to-pod ping matrix, DNS from a pod, and the LoadBalancer VIP
@@ -17,8 +18,7 @@ export interface ProofOptions {
 }
 
 async function onLaptop(client: Client, household: Household, script: string, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-    const { laptop } = household;
-    return exec(client, renderCommand({ name: laptop.name, escalation: laptop.escalation, init: "systemd" }, "doctor", script, {}), stdin);
+    return exec(client, renderCommand(hostAccess(household, household.laptop.name), "doctor", script, {}), stdin);
 }
 
 function fetchFrom(address: string, timeoutMs: number): Promise<string> {

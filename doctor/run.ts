@@ -23,11 +23,8 @@ export interface RunOptions {
     readonly laptopError?: unknown;
 }
 
-export function laptopEndpoint(household: Household, privateKey: string): Endpoint {
-    return endpoints(household, privateKey).get(household.laptop.name)!;
-}
-
-function endpoints(household: Household, privateKey: string): Map<string, Endpoint> {
+/** How the operator reaches each host, by name: the laptop directly, phones through it. */
+export function hostEndpoints(household: Household, privateKey: string): Map<string, Endpoint> {
     const { laptop } = household;
     const laptopEnd: Endpoint = { host: laptop.ssh.address, port: laptop.ssh.port, user: laptop.ssh.user, privateKey, hostKey: laptop.ssh.hostKey };
     const map = new Map<string, Endpoint>([[laptop.name, laptopEnd]]);
@@ -35,6 +32,18 @@ function endpoints(household: Household, privateKey: string): Map<string, Endpoi
         map.set(p.name, { host: p.ssh.address, port: p.ssh.port, user: p.ssh.user, privateKey, hostKey: p.ssh.hostKey, proxy: laptopEnd });
     }
     return map;
+}
+
+/** How a command becomes root on a host (renderCommand's host). */
+export function hostAccess(household: Household, name: string): { readonly name: string; readonly escalation: Escalation; readonly init: string } {
+    if (name === household.laptop.name) {
+        return { name, escalation: household.laptop.escalation, init: "systemd" };
+    }
+    const phone = household.phones.find((p) => p.name === name);
+    if (phone === undefined) {
+        throw new Error(`${name} is not a host of this household`);
+    }
+    return { name, escalation: phone.escalation, init: phone.init };
 }
 
 function unreachable(host: string, err: unknown, isLaptop: boolean): CheckResult {
@@ -61,10 +70,7 @@ export function checkCommand(access: { readonly name: string; readonly escalatio
 }
 
 async function runOn(client: Client, household: Household, host: string, checks: PlannedCheck[]): Promise<CheckResult[]> {
-    const isLaptop = host === household.laptop.name;
-    const phone = household.phones.find((p) => p.name === host);
-    const access = isLaptop ? { name: host, escalation: household.laptop.escalation, init: "systemd" } : { name: host, escalation: phone!.escalation, init: phone!.init };
-    const { command, stdin } = checkCommand(access, checks);
+    const { command, stdin } = checkCommand(hostAccess(household, host), checks);
     const r = await exec(client, command, stdin);
     const results = parseReport(r.stdout, checks);
     if (r.code !== 0 || results.length === 0) {
@@ -76,7 +82,7 @@ async function runOn(client: Client, household: Household, host: string, checks:
 /** Runs `checks` on their hosts; a host that cannot be reached gets one "reach" failure. */
 export async function runChecks(household: Household, privateKey: string, checks: readonly PlannedCheck[], opts: RunOptions = {}): Promise<HostRun[]> {
     const started = Date.now();
-    const ends = endpoints(household, privateKey);
+    const ends = hostEndpoints(household, privateKey);
     const byHost = new Map<string, PlannedCheck[]>();
     for (const c of checks) {
         byHost.set(c.host, [...(byHost.get(c.host) ?? []), c]);

@@ -3,7 +3,8 @@
 import { spawnSync } from "child_process";
 import { renderCommand } from "../components/remote-step";
 import { parseHousehold, type Household } from "../household/model";
-import { run, type Endpoint } from "../ops/ssh";
+import { hostEndpoints } from "../doctor/run";
+import { run } from "../ops/ssh";
 
 function pulumi(...args: string[]): string {
     const r = spawnSync("pulumi", args, { encoding: "utf8" });
@@ -34,16 +35,11 @@ async function main(): Promise<void> {
         console.log(`  ${phone.padEnd(10)} written ${b.written ?? "stock"} µV, running kernel ${b.live ?? "?"} µV${b.rebootPending ? "  (reboot pending)" : ""}`);
     }
 
-    const laptop: Endpoint = { host: household.laptop.ssh.address, user: household.laptop.ssh.user, privateKey: key, hostKey: household.laptop.ssh.hostKey };
+    const ends = hostEndpoints(household, key);
     const nodes = [
-        { name: household.laptop.name, address: household.laptop.lan.address, endpoint: laptop, escalation: household.laptop.escalation },
-        ...household.phones.map((p) => ({
-            name: p.name,
-            address: p.link.phoneAddress,
-            endpoint: { host: p.ssh.address, user: p.ssh.user, privateKey: key, hostKey: p.ssh.hostKey, proxy: laptop },
-            escalation: p.escalation,
-        })),
-    ];
+        { name: household.laptop.name, address: household.laptop.lan.address },
+        ...household.phones.map((p) => ({ name: p.name, address: p.link.phoneAddress })),
+    ].map((n) => ({ ...n, endpoint: ends.get(n.name)! }));
     const probe = nodes.map((d) => `if ping -c 1 -W 2 ${d.address} >/dev/null 2>&1; then printf ok; else printf FAIL; fi; echo`).join("; ");
     const rows = await Promise.all(
         nodes.map(async (src) => {
