@@ -7,6 +7,9 @@ import type { HostAccess } from "./remote-step";
 // are copied to the host over SFTP, below the SSH user's home; the install step takes them from there
 // with INSTALL_K3S_SKIP_DOWNLOAD. The seed staged both from the laptop the same way.
 
+/** The name the install step looks for in the staging folder. */
+export const airgapImagesFile = "k3s-airgap-images.tar";
+
 export interface Stage {
     readonly resources: pulumi.Resource[];
     readonly env: Record<string, string>;
@@ -23,14 +26,18 @@ export function stageK3s(name: string, k3s: K3s, arch: "amd64" | "arm64", host: 
     const rel = `.cache/k3s-over-usb/${k3s.version}`;
     // A reflashed host has a new key and an empty home: copy again.
     const triggers = [hostKey];
-    const files = [
+    const files: Array<readonly [string, string]> = [
         ["k3s", binary],
         ["install.sh", k3s.source.installScript],
-    ] as const;
+    ];
+    const images = arch === "amd64" ? k3s.source.images?.amd64 : k3s.source.images?.arm64;
+    if (images !== undefined) {
+        files.push([airgapImagesFile, images]);
+    }
     const resources = files.map(
         ([file, local]) =>
             new command.remote.CopyToRemote(
-                `${name}-stage-${file.replace(".", "-")}`,
+                `${name}-stage-${file.replace(/\.tar$/, "").replace(".", "-")}`,
                 { connection: host.connection, source: new pulumi.asset.FileAsset(local), remotePath: `${rel}/${file}`, triggers },
                 { parent },
             ),

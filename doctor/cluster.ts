@@ -8,8 +8,9 @@ import type { ClusterProof } from "./report";
 import { hostAccess } from "./run";
 
 // The cluster proof, run with kubectl on the laptop over the doctor's laptop connection: the nettest
-// DaemonSet on every node, the pod-to-pod ping matrix, DNS from a pod, and the LoadBalancer VIP
-// fetched from here (the operator's machine is on the LAN). Everything is deleted afterwards.
+// DaemonSet on every node, the pod-to-pod ping matrix, each pod's way out to the LAN gateway (through
+// the phones' and the laptop's NAT), DNS from a pod, and the LoadBalancer VIP fetched from here (the
+// operator's machine is on the LAN). Everything is deleted afterwards.
 
 export interface ProofOptions {
     readonly image: string;
@@ -50,12 +51,6 @@ async function limited<T, R>(items: readonly T[], n: number, f: (t: T) => Promis
 
 export async function proveCluster(client: Client, household: Household, o: ProofOptions): Promise<ClusterProof> {
     const version = await onLaptop(client, household, "/usr/local/bin/k3s --version 2>&1 | head -n 1");
-    if (/lab stand-in/.test(version.stdout)) {
-        return {
-            status: "not-run",
-            reason: "the API server is the lab's k3s stand-in, which runs no pods; the pod ping matrix, DNS from a pod and the LoadBalancer VIP need real k3s",
-        };
-    }
     if (version.code !== 0 || version.stdout.trim() === "") {
         return { status: "fail", problems: [`k3s is not installed on ${household.laptop.name}`] };
     }
@@ -84,16 +79,30 @@ export async function proveCluster(client: Client, household: Household, o: Proo
             .filter((f) => f.length === 3)
             .map(([name, node, ip]) => ({ name: name!, node: node!, ip: ip! }))
             .sort((a, b) => a.node.localeCompare(b.node));
-        const ips = pods.map((p) => p.ip).join(" ");
+        const gateway = household.laptop.lan.gateway;
+        const ips = [...pods.map((p) => p.ip), gateway].join(" ");
         const probe = `for ip in ${ips}; do if ping -c 1 -W 2 "$ip" >/dev/null 2>&1; then echo ok; else echo FAIL; fi; done`;
-        const matrix = await limited(pods, 6, async (p) => {
+        const rows = await limited(pods, 6, async (p) => {
             const r = await onLaptop(client, household, `${kubectl} -n ${ns} exec ${p.name} -- sh -c ${shellQuote(probe)}`);
             const row = r.stdout.trim().split("\n");
-            return row.length === pods.length ? row : pods.map(() => "FAIL");
+            return row.length === pods.length + 1 ? row : [...pods.map(() => "FAIL"), "FAIL"];
         });
+        const matrix = rows.map((r) => r.slice(0, pods.length));
+        const egress = { gateway, results: rows.map((r) => r[pods.length]!) };
         const bad = matrix.flat().filter((c) => c !== "ok").length;
         if (bad > 0) {
-            problems.push(`${bad} of ${pods.length * pods.length} pod pairs do not answer: check flannel (VXLAN 8472/udp over the links) and the phones' firewall`);
+            // Name the nodes whose pods are cut off: every pair across nodes involving them fails.
+            const cut = pods
+                .map((p, i) => ({ node: p.node, all: pods.every((q, j) => q.node === p.node || (matrix[i]![j] !== "ok" && matrix[j]![i] !== "ok")) }))
+                .filter((x) => x.all && pods.some((q) => q.node !== x.node))
+                .map((x) => x.node);
+            problems.push(
+                `${bad} of ${pods.length * pods.length} pod pairs do not answer${cut.length > 0 ? `; cut off from the other nodes: ${cut.join(", ")}` : ""}: check flannel (VXLAN 8472/udp over each node's flannel-iface) and the phones' firewall (pmOS's forward chain must pass cni0 and flannel.1)`,
+            );
+        }
+        const noWayOut = pods.filter((_, i) => egress.results[i] !== "ok").map((p) => p.node);
+        if (noWayOut.length > 0) {
+            problems.push(`pods on ${noWayOut.join(", ")} cannot reach the LAN gateway ${gateway}: check the laptop's NAT for their links (nat column) and the phones' forward chain`);
         }
         const dnsRun = pods.length > 0 ? await onLaptop(client, household, `${kubectl} -n ${ns} exec ${pods[0]!.name} -- nslookup kubernetes.default.svc.cluster.local`) : undefined;
         const dns = dnsRun?.code === 0 ? "ok" : "FAIL";
@@ -127,7 +136,7 @@ export async function proveCluster(client: Client, household: Household, o: Proo
                 );
             }
         }
-        return { status: problems.length === 0 ? "ok" : "fail", nodes: pods.map((p) => p.node), matrix, dns, loadBalancer, problems };
+        return { status: problems.length === 0 ? "ok" : "fail", nodes: pods.map((p) => p.node), matrix, egress, dns, loadBalancer, problems };
     } finally {
         await onLaptop(client, household, `${kubectl} delete namespace ${ns} --wait=false --ignore-not-found`).catch(() => undefined);
     }

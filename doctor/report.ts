@@ -4,13 +4,15 @@ import { columns, type CheckResult, type PlannedCheck } from "./plan";
 // that fixes it. The same facts as JSON for scripts.
 
 export interface ClusterProof {
-    /** "ok", "fail", or "not-run" with the reason (the lab's k3s stand-in runs no pods). */
+    /** "ok", "fail", or "not-run" with the reason (no k3s on the laptop to ask). */
     readonly status: "ok" | "fail" | "not-run";
     readonly reason?: string;
     /** Pod names (by node) in matrix order, and matrix[i][j] = "ok" | "FAIL" from pod i to pod j. */
     readonly nodes?: string[];
     readonly matrix?: string[][];
     readonly dns?: "ok" | "FAIL";
+    /** From the nettest pod on each node (in `nodes` order) to the LAN gateway: the way out through NAT. */
+    readonly egress?: { readonly gateway: string; readonly results: string[] };
     readonly loadBalancer?: { readonly address: string; readonly status: "ok" | "FAIL" } | { readonly status: "not-configured" };
     readonly problems?: string[];
 }
@@ -117,6 +119,9 @@ export function renderText(report: Report, plan: readonly PlannedCheck[], driftC
                 lines.push(`pod ping matrix (${c.nodes.length}x${c.nodes.length}), from the nettest pod on each node to every other`);
                 lines.push(`  ${"from \\ to".padEnd(w)}${c.nodes.map((n) => n.padEnd(w)).join("")}`.trimEnd());
                 c.matrix.forEach((row, i) => lines.push(`  ${c.nodes![i]!.padEnd(w)}${row.map((x) => x.padEnd(w)).join("")}`.trimEnd()));
+            }
+            if (c.egress && c.nodes) {
+                lines.push(`pods to the LAN gateway ${c.egress.gateway}: ${c.nodes.map((n, i) => `${n} ${c.egress!.results[i] ?? "FAIL"}`).join(", ")}`);
             }
             if (c.dns) {
                 lines.push(`DNS from a pod (kubernetes.default): ${c.dns}`);

@@ -67,7 +67,13 @@ export interface K3s {
     readonly agent: { readonly extraFlags: ReadonlyArray<string>; readonly taint: string | null };
     readonly source:
         | { readonly kind: "official" }
-        | { readonly kind: "local"; readonly installScript: string; readonly binaries: { readonly amd64?: string; readonly arm64?: string } };
+        | {
+              readonly kind: "local";
+              readonly installScript: string;
+              readonly binaries: { readonly amd64?: string; readonly arm64?: string };
+              /** Air-gap images, imported by k3s at every start from /var/lib/rancher/k3s/agent/images. */
+              readonly images?: { readonly amd64?: string; readonly arm64?: string } | undefined;
+          };
 }
 
 export interface MetalLb {

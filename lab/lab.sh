@@ -10,6 +10,7 @@
 #   lab.sh reflash PHONE          back to day zero (new host key), then boot
 #   lab.sh kernel-upgrade PHONE   stock DTBs over /boot/dtbs, then mkinitfs
 #   lab.sh exec HOST -- CMD...    run a command inside a host, as root
+#   lab.sh pids HOST              every process of a host (its pods included)
 #
 # HOST is laptop (or k3master) or a phone name (one6t, one62, one61, phone04..);
 # exec also takes router and operator (network namespaces only).
@@ -25,7 +26,7 @@ LAB_DIR=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 . "$LAB_DIR/lib/hosts.sh"
 
 usage() {
-	sed -n '6,16p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '6,17p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-2}"
 }
 
@@ -57,6 +58,7 @@ cmd_up() {
 	if ! [[ $n =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ] || [ "$n" -gt 99 ]; then die "up: --phones must be 1..99, got '$n'"; fi
 	need_root up
 	need_root_ns
+	[ -x "$PHONE_BUSYBOX" ] || die "no $PHONE_BUSYBOX (the phones' busybox): run lab/setup.sh"
 	if [ -e "$STATE_DIR/lab.conf" ] || [ -n "$(existing_lab_namespaces)" ]; then
 		die "the lab is already up (or left over): run lab.sh down first"
 	fi
@@ -71,6 +73,7 @@ cmd_up() {
 		mount -t tmpfs -o mode=0700,size=4g k3ou-lab-state "$STATE_DIR"
 	fi
 	mkdir -p "$STATE_DIR/operator" "$STATE_DIR/dtb"
+	cg_plan >"$STATE_DIR/cgroups"
 	root_ns_snapshot >"$STATE_DIR/root-ns.before"
 	if mountpoint -q /run/netns 2>/dev/null; then echo yes; else echo no; fi >"$STATE_DIR/run-netns-was-mounted"
 
@@ -176,7 +179,17 @@ cmd_down() {
 		for host in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$host" 2>/dev/null || true; done
 		ip netns del "$ns"
 	done
-	cg_remove ""
+	# Whatever is still in a lab cgroup (containers of a host lab.conf does
+	# not name, a lab brought up from another cgroup).
+	local i pids
+	for i in $(seq 1 100); do
+		pids=$(cg_lab_pids)
+		[ -z "$pids" ] && break
+		# shellcheck disable=SC2086 # one argument per pid
+		kill -KILL $pids 2>/dev/null || true
+		sleep 0.05
+	done
+	cg_remove "" || true
 	local before=""
 	[ -f "$STATE_DIR/root-ns.before" ] && before=$(cat "$STATE_DIR/root-ns.before")
 	if [ "$(cat "$STATE_DIR/run-netns-was-mounted" 2>/dev/null)" = no ] &&
@@ -204,7 +217,7 @@ leftovers() { # ns-ids-file
 	[ -n "$(existing_lab_namespaces)" ] && bad="$bad namespaces"
 	[ -e "$STATE_DIR" ] && bad="$bad state-dir"
 	grep -q -e k3ou-lab -e k3s-over-usb-lab /proc/self/mountinfo && bad="$bad mounts"
-	[ -n "$(cg_roots | while read -r r; do [ -d "$r/k3ou-lab" ] && echo "$r"; done)" ] && bad="$bad cgroups"
+	[ -n "$(cg_lab_dirs)" ] && bad="$bad cgroups($(cg_lab_dirs | tr '\n' ' '))"
 	[ -z "$bad" ] || die "down left behind:$bad"
 }
 
@@ -343,6 +356,12 @@ cmd_kernel_upgrade() {
 		mkinitfs'
 }
 
+cmd_pids() {
+	[ $# -eq 1 ] || die "usage: lab.sh pids HOST"
+	load_conf
+	host_pids "$(host_arg "$1")"
+}
+
 cmd_exec() {
 	[ $# -ge 1 ] || die "usage: lab.sh exec HOST -- CMD..."
 	load_conf
@@ -385,6 +404,7 @@ main() {
 	reflash) cmd_reflash "$@" ;;
 	kernel-upgrade) cmd_kernel_upgrade "$@" ;;
 	exec) cmd_exec "$@" ;;
+	pids) cmd_pids "$@" ;;
 	-h | --help | help) usage 0 ;;
 	*) usage ;;
 	esac

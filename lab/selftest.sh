@@ -3,8 +3,10 @@
 #
 # Self-test of the lab: brings it up, checks the day-zero household through
 # real SSH from the operator's namespace (the way Pulumi will reach it), then
-# reboots, reflashes and upgrades hosts and checks what survives, and finally
-# tears the lab down and checks nothing is left.
+# reboots, reflashes and upgrades hosts and checks what survives, checks what a
+# kubelet needs in a host (cgroups, tunables, propagation) and runs Debian's
+# containerd in two hosts, and finally tears the lab down and checks nothing is
+# left (containers and shims included) and the machine is as it was.
 #
 #   lab/selftest.sh            (root; the lab must be down)
 #
@@ -48,6 +50,17 @@ fi
 
 root_ns() { ip -br link; echo ---; ip -br addr; echo ---; ip route; }
 root_ns >"$WORK/root-ns.before"
+# The machine's own kernel tunables and mounts: hosts must change neither.
+TUNABLES="vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys kernel/keys/root_maxbytes"
+tunables() { for k in $TUNABLES; do printf '%s=%s ' "$k" "$(cat "/proc/sys/$k")"; done; }
+tunables >"$WORK/tunables.before"
+findmnt -n -o PROPAGATION / >"$WORK/propagation.before"
+cat /proc/self/mountinfo >"$WORK/mountinfo.before"
+# Root mounts that are not the lab's own (its state tmpfs, its netns files).
+machine_mounts() { grep -v -E ' (/var/lib/k3s-over-usb-lab|/run/netns/k3ou-[a-z0-9]+|/run/netns) ' "$1" || true; }
+# A process that is neither gone nor a zombie waiting for init.
+alive() { [ -n "$1" ] && [ -e "/proc/$1" ] && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+t_start=$(date +%s.%N)
 
 # --- up -----------------------------------------------------------------------------
 t0=$(date +%s.%N)
@@ -276,6 +289,162 @@ else
 	fail "reflashed one61 found by link-local"
 fi
 
+# --- what containerd, runc and a kubelet need in every host ----------------------------------------
+# (../shared/reference/real-kubernetes-lab.md, "What this machine demands")
+# The machine's cgroup mounts, by their name under /sys/fs/cgroup: every host mounts the same.
+cg_mounts='{ for (i = 7; i <= NF; i++) if ($i == "-") break }
+	$5 ~ "^/sys/fs/cgroup/" && $4 == "/" && ($(i + 1) == "cgroup" || $(i + 1) == "cgroup2") { sub("^/sys/fs/cgroup/", "", $5); print $5 }'
+machine_cg=$(awk "$cg_mounts" /proc/self/mountinfo | sort | tr '\n' ' ')
+# Every process in a host's network namespace, in the host's cgroup in every hierarchy
+# (from the machine's view): prints those that are not.
+outside_host_cgroups() { # host
+	local p
+	for p in $(ip netns pids "k3ou-$1"); do
+		awk -F: -v h="$1" '$3 !~ ("/k3ou-lab/" h "(/|$)") { bad = 1 } END { exit !bad }' "/proc/$p/cgroup" 2>/dev/null &&
+			printf '%s(%s) ' "$p" "$(cat "/proc/$p/comm")"
+	done
+	return 0
+}
+for H in laptop one6t one62 one61; do
+	check "$H: every process (sshd, its sessions, services) is in k3ou-lab/$H in every hierarchy" "" "$(outside_host_cgroups "$H")"
+done
+check "laptop: an ssh session's cgroup is / in every hierarchy" "/" "$(laptop_ssh 'cut -d: -f3 /proc/self/cgroup | sort -u')"
+for H in laptop one6t; do
+	out=$("$LAB" exec "$H" -- sh -s "$cg_mounts" <<-'EOF' 2>&1
+		echo "cgroup=$(cut -d: -f3 /proc/self/cgroup | sort -u | tr '\n' ' ')"
+		echo "mounts=$(awk "$1" /proc/self/mountinfo | sort | tr '\n' ' ')"
+		t=""
+		for k in vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys kernel/keys/root_maxbytes; do
+			t="$t$k=$(cat /proc/sys/$k) "
+		done
+		echo "tunables=$t"
+		echo "propagation=$(findmnt -n -o PROPAGATION /)"
+		echo "proc=$(awk '$5 == "/proc"' /proc/self/mountinfo | wc -l) procsys=$(awk '$5 == "/proc/sys" { split($6, o, ","); print o[1] }' /proc/self/mountinfo)"
+		echo "sysfs=$(awk '$5 == "/sys" { split($6, o, ","); print o[1] }' /proc/self/mountinfo)"
+		echo "kmsg-read=$(dd if=/dev/kmsg bs=16384 count=1 2>/dev/null | wc -c | awk '{ print ($1 > 0) ? "yes" : "no" }')"
+		if (: >/dev/kmsg) 2>/dev/null; then echo kmsg-write=yes; else echo kmsg-write=no; fi
+	EOF
+	)
+	check_contains "$H: its cgroup namespace is rooted at its cgroup in every hierarchy" "cgroup=/ " "$out"
+	check_contains "$H: the machine's cgroup mounts again (${machine_cg% }), rooted at the host" "mounts=$machine_cg" "$out"
+	check_contains "$H: /proc/sys holds the values a kubelet wants" \
+		"tunables=vm/overcommit_memory=1 vm/panic_on_oom=0 kernel/panic=10 kernel/panic_on_oops=1 kernel/keys/root_maxkeys=1000000 kernel/keys/root_maxbytes=25000000 " "$out"
+	check_contains "$H: / has shared propagation" "propagation=shared" "$out"
+	check_contains "$H: one /proc, /proc/sys read-only, after its init ran" "proc=1 procsys=ro" "$out"
+	check_contains "$H: /sys read-only" "sysfs=ro" "$out"
+	check_contains "$H: /dev/kmsg readable, not writable" "kmsg-read=yes|kmsg-write=no" "$(echo "$out" | grep kmsg | tr '\n' '|')"
+done
+check "the machine's tunables are its own" "$(cat "$WORK/tunables.before")" "$(tunables)"
+check "the machine's / propagation is unchanged" "$(cat "$WORK/propagation.before")" "$(findmnt -n -o PROPAGATION /)"
+check "the machine's mounts: only the lab's state and netns files added" \
+	"$(machine_mounts "$WORK/mountinfo.before")" "$(cat /proc/self/mountinfo >"$WORK/mountinfo.up"; machine_mounts "$WORK/mountinfo.up")"
+
+# OpenRC as PmosNode leaves it (rc_cgroup_mode="unified", cgroups in default): a
+# supervise-daemon service runs inside the phone's cgroups.
+"$LAB" exec one6t -- sh -s <<-'EOF' >"$WORK/probe.log" 2>&1 || fail "one6t: a supervise-daemon service starts" "$(tail -5 "$WORK/probe.log")"
+	set -e
+	sed -i 's/^#*rc_cgroup_mode=.*/rc_cgroup_mode="unified"/' /etc/rc.conf
+	printf '#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\ncommand_args=4242\n' >/etc/init.d/k3ou-probe
+	chmod 0755 /etc/init.d/k3ou-probe
+	rc-service k3ou-probe start
+EOF
+probe=""
+for _ in $(seq 1 50); do
+	for p in $(ip netns pids k3ou-one6t); do
+		[ "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" = "/bin/sleep 4242 " ] && probe=$p
+	done
+	[ -n "$probe" ] && break
+	sleep 0.1
+done
+if [ -n "$probe" ]; then
+	check "one6t: a supervise-daemon service (rc_cgroup_mode=unified) is in k3ou-lab/one6t in every hierarchy" "" \
+		"$(awk -F: '$3 !~ "/k3ou-lab/one6t(/|$)"' "/proc/$probe/cgroup")"
+else
+	fail "one6t: a supervise-daemon service (rc_cgroup_mode=unified) is in k3ou-lab/one6t in every hierarchy" "no /bin/sleep 4242 in k3ou-one6t"
+fi
+"$LAB" exec one6t -- rc-service k3ou-probe stop >/dev/null 2>&1 || fail "one6t: rc-service k3ou-probe stop"
+
+# Debian's containerd (the config the lab's k3s writes: restrict_oom_score_adj, its own
+# root and state) runs a container from an image made here (a static busybox).
+img=$WORK/image
+mkdir -p "$img/rootfs/bin" "$img/blobs/sha256"
+cp /usr/bin/busybox "$img/rootfs/bin/busybox"
+blob() { # file -> "digest size", moved into the blobs
+	local d s
+	d=$(sha256sum "$1" | cut -d' ' -f1)
+	s=$(stat -c %s "$1")
+	mv "$1" "$img/blobs/sha256/$d"
+	echo "$d $s"
+}
+tar -C "$img/rootfs" --numeric-owner --owner=0 --group=0 --mtime=@0 -cf "$img/layer" bin
+read -r layer layer_size <<<"$(blob "$img/layer")"
+printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/busybox","sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$layer" >"$img/config"
+read -r config config_size <<<"$(blob "$img/config")"
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%d}]}' \
+	"$config" "$config_size" "$layer" "$layer_size" >"$img/manifest"
+read -r manifest manifest_size <<<"$(blob "$img/manifest")"
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"io.containerd.image.name":"docker.io/k3ou/busybox:selftest","org.opencontainers.image.ref.name":"selftest"}}]}' \
+	"$manifest" "$manifest_size" >"$img/index.json"
+echo '{"imageLayoutVersion":"1.0.0"}' >"$img/oci-layout"
+tar -C "$img" -cf "$WORK/image.tar" oci-layout index.json blobs
+cat >"$WORK/containerd.toml" <<-'EOF'
+	version = 2
+	root = "/var/lib/rancher/k3s/agent/containerd"
+	state = "/run/k3s/containerd"
+	[grpc]
+	  address = "/run/k3s/containerd/containerd.sock"
+	[plugins."io.containerd.grpc.v1.cri"]
+	  restrict_oom_score_adj = true
+	[plugins."io.containerd.grpc.v1.cri".containerd]
+	  snapshotter = "overlayfs"
+EOF
+declare -A TASK SHIM
+for H in laptop one6t; do
+	"$LAB" exec "$H" -- sh -c 'mkdir -p /etc/k3ou-selftest /var/lib/k3ou-selftest && cat >/etc/k3ou-selftest/containerd.toml' <"$WORK/containerd.toml"
+	"$LAB" exec "$H" -- sh -c 'cat >/var/lib/k3ou-selftest/image.tar' <"$WORK/image.tar"
+	out=$("$LAB" exec "$H" -- sh -s <<-'EOF' 2>&1
+		containerd --config /etc/k3ou-selftest/containerd.toml </dev/null >/var/log/k3ou-selftest-containerd.log 2>&1 &
+		echo $! >/run/k3ou-selftest-containerd.pid
+		C="ctr -a /run/k3s/containerd/containerd.sock -n k8s.io"
+		for i in $(seq 1 100); do $C version >/dev/null 2>&1 && break; sleep 0.1; done
+		echo "oom=$(containerd --config /etc/k3ou-selftest/containerd.toml config dump | grep -c 'restrict_oom_score_adj = true')"
+		$C images import /var/lib/k3ou-selftest/image.tar >/dev/null
+		echo "hello=$($C run --rm docker.io/k3ou/busybox:selftest k3ou-hello /bin/busybox echo hello)"
+		$C run -d docker.io/k3ou/busybox:selftest k3ou-c1 /bin/busybox sleep 1000 >/dev/null
+		echo "task=$($C task ls | awk '$1 == "k3ou-c1" { print $2 }')"
+		kill "$(cat /run/k3ou-selftest-containerd.pid)"
+	EOF
+	)
+	check_contains "$H: containerd's CRI config has restrict_oom_score_adj = true" "oom=1" "$out"
+	check_contains "$H: ctr run --rm of an imported image (overlayfs snapshot) prints hello" "hello=hello" "$out"
+	TASK[$H]=$(echo "$out" | sed -n 's/^task=//p')
+	SHIM[$H]=$(awk '{ print $4 }' "/proc/${TASK[$H]:-x}/stat" 2>/dev/null)
+	if alive "${TASK[$H]}"; then
+		pass "$H: a detached container runs (pid ${TASK[$H]}, shim ${SHIM[$H]} $(cat "/proc/${SHIM[$H]}/comm" 2>/dev/null))"
+		check "$H: the container's memory and pids cgroups are under k3ou-lab/$H (machine's view)" "memory pids" \
+			"$(awk -F: -v h="$H" '$2 ~ /^(memory|pids)$/ && $3 ~ ("/k3ou-lab/" h "/k8s.io/k3ou-c1$") { print $2 }' "/proc/${TASK[$H]}/cgroup" | sort | tr '\n' ' ' | sed 's/ $//')"
+	else
+		fail "$H: a detached container runs" "$out"
+	fi
+done
+check "the machine's tunables are still its own" "$(cat "$WORK/tunables.before")" "$(tunables)"
+
+# containerd is gone (killed above): a reboot must still end the shim and the container
+# (other namespaces, found by their cgroups) and remove their cgroups.
+if "$LAB" reboot one6t >"$WORK/reboot-ctr.log" 2>&1; then pass "lab.sh reboot one6t (containerd killed, container left)"; else fail "lab.sh reboot one6t (containerd killed, container left)" "$(tail -5 "$WORK/reboot-ctr.log")"; fi
+left=""
+for p in "${TASK[one6t]}" "${SHIM[one6t]}"; do alive "$p" && left="$left $p"; done
+check "one6t reboot: no container or shim survives" "" "$left"
+check "one6t reboot: no container cgroup left" "" "$(find /sys/fs/cgroup -path '*/k3ou-lab/one6t/*' -name k8s.io 2>/dev/null)"
+out=$("$LAB" exec one6t -- sh -c '
+	[ -n "$(ls /var/lib/rancher/k3s/agent/containerd/io.containerd.content.v1.content/blobs/sha256)" ] && echo content=kept
+	[ -e /run/k3s ] || echo run=empty
+	rc-service cgroups status 2>&1 | tr -d " *"' 2>&1)
+check_contains "one6t reboot: /var/lib/rancher kept (like a disk), /run/k3s gone (tmpfs)" "content=kept|run=empty" "$(echo "$out" | tr '\n' '|')"
+check_contains "one6t reboot with rc_cgroup_mode=unified: the cgroups service started" "status:started" "$out"
+check_contains "one6t reboot with rc_cgroup_mode=unified: the cgroup mounts are the machine's" "mounts=$machine_cg" \
+	"$("$LAB" exec one6t -- sh -c 'echo "mounts=$(awk "$1" /proc/self/mountinfo | sort | tr "\n" " ")"' _ "$cg_mounts")"
+
 if [ -n "${K3OU_SELFTEST_KEEP:-}" ]; then
 	echo "K3OU_SELFTEST_KEEP is set: the lab stays up for inspection"
 	finish
@@ -284,7 +453,14 @@ fi
 # --- down -----------------------------------------------------------------------------------------
 LAB_NS_RE='^k3ou-(lan|router|operator|laptop|pristine|one6t|one62|one61|phone[0-9][0-9])$'
 lab_pids=$(for ns in $(ip netns list | awk '{ print $1 }' | grep -E "$LAB_NS_RE"); do ip netns pids "$ns"; done | sort -u | tr '\n' ' ')
-if "$LAB" down >"$WORK/down.log" 2>&1; then pass "lab.sh down"; else fail "lab.sh down" "$(tail -5 "$WORK/down.log")"; fi
+# The laptop's container and its shim (containerd was killed): in no lab network namespace.
+lab_pids="$lab_pids ${TASK[laptop]:-} ${SHIM[laptop]:-}"
+t_down=$(date +%s.%N)
+if "$LAB" down >"$WORK/down.log" 2>&1; then
+	pass "lab.sh down ($(awk -v s="$t_down" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }') s)"
+else
+	fail "lab.sh down" "$(tail -5 "$WORK/down.log")"
+fi
 check "down: none of the lab's namespaces" "" "$(ip netns list | awk '{ print $1 }' | grep -E "$LAB_NS_RE" || true)"
 check "down: no state dir" "" "$(ls -d /var/lib/k3s-over-usb-lab 2>/dev/null || true)"
 # Killed processes may stay zombies until init reaps them: wait for that.
@@ -297,9 +473,12 @@ for _ in $(seq 1 50); do
 	[ -z "$survivors" ] && break
 	sleep 0.1
 done
-check "down: none of the lab's processes survive" "" "$survivors"
+check "down: none of the lab's processes survive (the laptop's container and shim included)" "" "$survivors"
 check "down: no lab mounts" "" "$(awk '{ print $5 }' /proc/self/mountinfo | grep -E 'k3s-over-usb-lab|/run/netns/k3ou-(lan|router|operator|laptop|pristine|one6t|one62|one61|phone[0-9][0-9])$' || true)"
-check "down: no lab cgroups" "" "$(ls -d /sys/fs/cgroup/*/k3ou-lab 2>/dev/null || true)"
+check "down: no lab cgroups in any hierarchy" "" "$(find /sys/fs/cgroup -maxdepth 5 -type d -name k3ou-lab 2>/dev/null)"
 check "root namespace unchanged after down" "$(cat "$WORK/root-ns.before")" "$(root_ns)"
+check "the machine's mounts unchanged after down" "$(cat "$WORK/mountinfo.before")" "$(cat /proc/self/mountinfo)"
+check "the machine's tunables unchanged after down" "$(cat "$WORK/tunables.before")" "$(tunables)"
+echo "selftest: $(awk -v s="$t_start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.0f", e - s }') s"
 
 finish

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark of the real engine on the lab: wall time and SSH connections opened for preview, cold up,
-# no-op up and destroy, and the doctor's host checks on the converged household (best of five runs:
-# the checks themselves, and `npm run doctor` as a whole), for each phone count given (default: 3 12).
+# no-op up and destroy, the doctor's host checks on the converged household (best of five runs: the
+# checks themselves, and `npm run doctor` as a whole), the doctor with the cluster proof on the real
+# cluster, and the memory each host uses, for each phone count given (default: 3 12).
 # Prints a table; asserts nothing.
 # SSH connections are counted by an nft counter in the laptop's namespace: new TCP connections to
 # port 22 arriving (the operator's sessions, direct or jumped) and leaving (jumps to the phones).
@@ -11,13 +12,14 @@ cd "$(dirname "$0")/.."
 
 counts=("$@")
 [ "${#counts[@]}" -gt 0 ] || counts=(3 12)
-standin=/var/cache/k3s-over-usb/k3s-standin/v1.35.5+k3s1
+# shellcheck source=lab/k3s/env.sh
+. lab/k3s/env.sh
 
 bash lab/setup.sh >/dev/null
 bash tools/pulumi-engine/build.sh >/dev/null
 # shellcheck source=tools/pulumi-engine/env.sh
 . tools/pulumi-engine/env.sh
-bash lab/k3s-standin/build.sh "$standin" v1.35.5+k3s1 >/dev/null
+bash lab/k3s/build.sh "$K3OU_LAB_K3S_DIR" "$K3OU_LAB_K3S_VERSION" >/dev/null
 
 state=$(mktemp -d)
 trap 'rm -rf "$state"; rm -f Pulumi.bench.yaml' EXIT
@@ -70,16 +72,44 @@ measure_doctor() {
     "$(printf '%s\n' "${checks[@]}" | sort -n | head -n 1)" "$inbound" "$outbound" "$(printf '%s\n' "${walls[@]}" | sort -n | head -n 1)" "${checks[*]}"
 }
 
+# The whole doctor, cluster proof included (the nettest DaemonSet on every node, the pod ping
+# matrix, DNS): once, its wall time and the proof's own share.
+measure_proof() {
+  local start end
+  start=$(date +%s.%N)
+  ip netns exec k3ou-operator npm run -s doctor -- --stack bench --json >"$state/proof.json" || { echo "bench: the cluster proof failed on the converged household" >&2; jq -c '.cluster' "$state/proof.json" >&2; exit 1; }
+  end=$(date +%s.%N)
+  printf '%-8s %-10s %8s s (cluster proof %s s, %s pods, matrix %s)\n' "$phones" "doctor+pods" \
+    "$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')" "$(jq '.timings.clusterMs / 1000' "$state/proof.json")" \
+    "$(jq '.cluster.nodes | length' "$state/proof.json")" "$(jq -r '.cluster.status' "$state/proof.json")"
+}
+
+# Resident memory of every process of each host (the lab finds them by the host's cgroups), in MB:
+# what k3s, containerd, the kubelet, kube-proxy, flannel and the pods cost a laptop and a phone.
+measure_memory() {
+  local host total
+  for host in laptop $(bash lab/lab.sh status --json | jq -r '.phones[].name'); do
+    total=$(bash lab/lab.sh pids "$host" | while read -r pid; do awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null; done | awk '{ s += $1 } END { printf "%.0f", s / 1024 }')
+    printf '%-8s %-10s %8s MB resident (%s)\n' "$phones" "memory" "$total" "$host"
+  done | awk -v phones="$phones" '
+    # With many phones: the laptop, two phones, and the average over every host.
+    NR <= 3 || phones <= 3 { print }
+    { s += $3; n++ }
+    END { if (phones > 3) printf "%-8s %-10s %8.0f MB resident on average over %d hosts\n", phones, "memory", s / n, n }'
+}
+
 printf '%-8s %-10s %10s %s\n' phones operation "wall time" "ssh sessions opened at the laptop"
 for phones in "${counts[@]}"; do
   bash lab/lab.sh down >/dev/null 2>&1 || true
   bash lab/lab.sh up --phones "$phones" >/dev/null
   rm -f Pulumi.bench.yaml
-  bash tools/lab-stack.sh bench "$standin/k3s" >/dev/null
+  bash tools/lab-stack.sh bench "$K3OU_LAB_K3S_DIR" >/dev/null
   measure preview preview
   measure "cold up" up --yes
   measure "no-op up" up --yes
   measure_doctor
+  measure_proof
+  measure_memory
   measure destroy destroy --yes
   pulumi stack rm bench --yes --force --non-interactive >/dev/null
 done

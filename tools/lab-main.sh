@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: the simulated household (the lab) converged by the real
 # Pulumi engine, as `pulumi up` would converge a real one, then a summary to read at a glance.
-# The lab's k3s is a stand-in binary (lab/k3s-standin/README.md): it joins nodes but runs no pods.
+# The lab's k3s (lab/k3s/README.md) runs real Kubernetes underneath: the doctor ends with the pod
+# ping matrix and DNS from a pod.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,14 +11,14 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-k3s_version=v1.35.5+k3s1
-standin=/var/cache/k3s-over-usb/k3s-standin/$k3s_version
+# shellcheck source=lab/k3s/env.sh
+. lab/k3s/env.sh
 
 bash lab/setup.sh
 bash tools/pulumi-engine/build.sh
 # shellcheck source=tools/pulumi-engine/env.sh
 . tools/pulumi-engine/env.sh
-bash lab/k3s-standin/build.sh "$standin" "$k3s_version"
+bash lab/k3s/build.sh "$K3OU_LAB_K3S_DIR" "$K3OU_LAB_K3S_VERSION"
 
 if ! bash lab/lab.sh status --json >/dev/null 2>&1; then
   bash lab/lab.sh up
@@ -33,10 +34,10 @@ fi
 export PULUMI_BACKEND_URL="file://$state/backend"
 export PULUMI_CONFIG_PASSPHRASE_FILE="$state/passphrase"
 
-bash tools/lab-stack.sh lab "$standin/k3s"
+bash tools/lab-stack.sh lab "$K3OU_LAB_K3S_DIR"
 
 # Pulumi runs where an operator would: on a workstation on the household LAN.
 ip netns exec k3ou-operator pulumi up --yes --stack lab --non-interactive
 ip netns exec k3ou-operator npx ts-node --transpile-only tools/summary.ts
-# Is the household what the stack says? (The lab's k3s runs no pods: the cluster proof says "not run".)
+# Is the household what the stack says, and do pods on every node reach each other?
 ip netns exec k3ou-operator npm run -s doctor -- --stack lab

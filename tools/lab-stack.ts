@@ -1,16 +1,17 @@
 // Writes the `lab` stack's config (Pulumi.lab.yaml) from the running lab: its hosts, users and host
-// keys, k3s from the lab's stand-in on the air-gap path. Keys the engine owns in that file
+// keys, the lab's k3s and its images on the air-gap path. Keys the engine owns in that file
 // (encryptionsalt, secrets already set) are kept.
-// Usage: ts-node tools/lab-stack.ts K3S_BINARY INSTALL_SCRIPT [STACK]   (STACK defaults to "lab")
+// Usage: ts-node tools/lab-stack.ts K3S_DIR INSTALL_SCRIPT [STACK]   (STACK defaults to "lab";
+// K3S_DIR is lab/k3s/build.sh's output: k3s and k3s-airgap-images-amd64.tar)
 import * as fs from "fs";
 import * as path from "path";
 import { parse, stringify } from "yaml";
 import { labHousehold, labStatus } from "../lab/household";
 import { parseHousehold } from "../household/model";
 
-const [binary, installScript, stack = "lab"] = process.argv.slice(2);
-if (binary === undefined || installScript === undefined) {
-    console.error("usage: ts-node tools/lab-stack.ts K3S_BINARY INSTALL_SCRIPT");
+const [k3sDir, installScript, stack = "lab"] = process.argv.slice(2);
+if (k3sDir === undefined || installScript === undefined) {
+    console.error("usage: ts-node tools/lab-stack.ts K3S_DIR INSTALL_SCRIPT [STACK]");
     process.exit(2);
 }
 const root = path.join(__dirname, "..");
@@ -18,8 +19,13 @@ const manifest = path.join(root, "..", "shared", "data", "metallb", "metallb-nat
 const household = labHousehold(labStatus(), manifest);
 household["k3s"] = {
     ...(household["k3s"] as object),
-    // The lab's k3s is a stand-in binary for the host's own architecture (the phones' included).
-    source: { kind: "local", installScript: path.resolve(installScript), binaries: { amd64: path.resolve(binary), arm64: path.resolve(binary) } },
+    // The lab's k3s is built for the machine's own architecture, which the phones share here.
+    source: {
+        kind: "local",
+        installScript: path.resolve(installScript),
+        binaries: { amd64: path.resolve(k3sDir, "k3s"), arm64: path.resolve(k3sDir, "k3s") },
+        images: { amd64: path.resolve(k3sDir, "k3s-airgap-images-amd64.tar"), arm64: path.resolve(k3sDir, "k3s-airgap-images-amd64.tar") },
+    },
 };
 // The stand-in serves no Kubernetes API for MetalLB's resources: the lab stack leaves MetalLB out.
 household["metallb"] = null;

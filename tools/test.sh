@@ -46,10 +46,13 @@ else
   bash tools/pulumi-engine/build.sh
   # shellcheck source=tools/pulumi-engine/env.sh
   . tools/pulumi-engine/env.sh
-  bash lab/k3s-standin/build.sh /var/cache/k3s-over-usb/k3s-standin/v1.35.5+k3s1 v1.35.5+k3s1
+  # The lab's k3s: real Kubernetes built from Go modules, cached by version like the engine.
+  # shellcheck source=lab/k3s/env.sh
+  . lab/k3s/env.sh
+  bash lab/k3s/build.sh "$K3OU_LAB_K3S_DIR" "$K3OU_LAB_K3S_VERSION"
 
   # Each file starts from a fresh day-zero lab.
-  for suite in steps k3s engine doctor; do
+  for suite in steps k3s engine doctor cluster; do
     bash lab/lab.sh up >/dev/null
     K3OU_ROOT_NETNS=/proc/$$/ns/net ip netns exec k3ou-operator \
       npx vitest run --project lab "test/lab/$suite.test.ts" --reporter=default --reporter=json --outputFile="$results/lab-$suite.json" || lab_rc=1

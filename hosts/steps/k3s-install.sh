@@ -24,6 +24,21 @@ put_file "$config_path" 600 "$CONFIG"
 settings_changed=$CHANGED
 umask 022
 
+if [ "$SOURCE" = local ]; then
+	: "${STAGE_USER:?SSH user the files were copied as}" "${STAGE_REL:?folder below the home of that user}"
+	home=$(awk -F: -v u="$STAGE_USER" '$1 == u {print $6}' /etc/passwd)
+	STAGE_DIR="$home/$STAGE_REL"
+	# k3s imports every tarball in agent/images at start: a changed one needs a restart.
+	images=/var/lib/rancher/k3s/agent/images/k3s-airgap-images.tar
+	if [ -f "$STAGE_DIR/k3s-airgap-images.tar" ] && ! cmp -s "$STAGE_DIR/k3s-airgap-images.tar" "$images"; then
+		mkdir -p "${images%/*}"
+		cp "$STAGE_DIR/k3s-airgap-images.tar" "$images.k3ou-tmp"
+		mv -f "$images.k3ou-tmp" "$images"
+		say "wrote: $images"
+		settings_changed=1
+	fi
+fi
+
 installed=$( (/usr/local/bin/k3s --version 2>/dev/null || true) | awk 'NR == 1 {print $3}')
 case $init in
 openrc) service_file=/etc/init.d/$service ;;
@@ -48,9 +63,6 @@ else
 		export K3S_URL="$SERVER_URL"
 	fi
 	if [ "$SOURCE" = local ]; then
-		: "${STAGE_USER:?SSH user the files were copied as}" "${STAGE_REL:?folder below the home of that user}"
-		home=$(awk -F: -v u="$STAGE_USER" '$1 == u {print $6}' /etc/passwd)
-		STAGE_DIR="$home/$STAGE_REL"
 		{ [ -f "$STAGE_DIR/k3s" ] && [ -f "$STAGE_DIR/install.sh" ]; } ||
 			die "the staged k3s files are missing in $STAGE_DIR" "run pulumi up again; the stage step copies them"
 		install -m 755 "$STAGE_DIR/k3s" /usr/local/bin/k3s

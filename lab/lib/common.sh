@@ -27,6 +27,10 @@ DONGLE_PORT=1
 # Everything a host process sees in PATH, whatever the caller had.
 HOST_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
+# The phones' busybox: Debian's dynamic build, which setup.sh takes out of its
+# .deb (the machine has busybox-static, whose ash prefers its own applets).
+PHONE_BUSYBOX=${K3OU_LAB_BUSYBOX:-/var/cache/k3s-over-usb/lab/busybox}
+
 log() { printf 'lab: %s\n' "$*" >&2; }
 die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
 
@@ -165,61 +169,174 @@ random_laa_mac() {
 }
 
 # --- cgroups ------------------------------------------------------------------
-# Each host gets its own cgroup, entered before the cgroup namespace is
-# unshared, so the host sees it as its root (a kubelet in the host would nest
-# under it) and the lab can find every process of a host, including ones in
-# other network namespaces (pods), to kill them on reboot. Only the unified
-# (v2) hierarchy is used: it is the one the hosts mount, and cgroup v1 rmdir
-# is slow enough to dominate `down`. A machine without cgroup v2 falls back to
-# the v1 pids hierarchy.
+# Each host has its own cgroup, `<base>/k3ou-lab/<host>`, in EVERY cgroup
+# hierarchy of the machine (cgroup v1 here: cpu, cpuacct, cpuset, memory,
+# devices, freezer, blkio, pids, name=systemd; and the unified one). The anchor
+# enters it before `unshare --cgroup`, so the host's cgroup namespace is rooted
+# there in all of them: inside, /proc/self/cgroup reads "/" everywhere and the
+# host's own cgroup mounts (host-mounts.sh) show only its subtree, so a
+# kubelet/runc in the host nests pods under it. The lab finds every process of
+# a host there, wherever its other namespaces are (containers, shims), to kill
+# it at reboot and down.
+#
+# <base> is, in a v1 hierarchy, the cgroup lab.sh runs in (a tool that makes
+# cgroups keeps them inside its caller's accounting: this workplace puts each
+# session in memory:/process_api/<id>); in a v2 hierarchy it is the root (v2
+# forbids processes in a cgroup whose children use controllers, so nesting
+# under a busy cgroup would keep the hosts from using any). `up` writes the
+# plan to $STATE_DIR/cgroups; every later command uses it.
 
-cg_roots() {
-	# mountinfo has a variable number of optional fields before " - fstype".
-	local roots
-	roots=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) == "cgroup2") print $5; break } }' /proc/self/mountinfo)
-	if [ -z "$roots" ]; then
-		roots=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) == "cgroup" && $(i+3) ~ /(^|,)pids(,|$)/) print $5; break } }' /proc/self/mountinfo)
-	fi
-	printf '%s\n' "$roots" | head -n 1
+# One line per hierarchy mounted on the machine (its first whole-hierarchy
+# mount): MOUNTPOINT KIND KEY OPTIONS
+#   KIND     cgroup (v1) or cgroup2
+#   KEY      its controllers as /proc/self/cgroup names them (cpu,
+#            name=systemd, ...), "-" for cgroup2
+#   OPTIONS  what mounts the same hierarchy again (v1), "-" for cgroup2
+cg_hierarchies() {
+	awk -v subsys="$(awk 'NR > 1 { print $1 }' /proc/cgroups | tr '\n' ' ')" '
+		BEGIN { n = split(subsys, s, " "); for (i = 1; i <= n; i++) known[s[i]] = 1 }
+		{
+			for (i = 7; i <= NF; i++) if ($i == "-") break
+			fstype = $(i + 1)
+			if ($4 != "/" || (fstype != "cgroup" && fstype != "cgroup2")) next
+			key = "-"; opts = "-"
+			if (fstype == "cgroup") {
+				key = ""; opts = ""; name = ""
+				m = split($(i + 3), o, ",")
+				for (j = 1; j <= m; j++) {
+					if (o[j] == "rw" || o[j] == "ro" || o[j] ~ /^release_agent=/) continue
+					if (o[j] in known) key = key (key == "" ? "" : ",") o[j]
+					else if (o[j] ~ /^name=/) name = o[j]
+					opts = opts (opts == "" ? "" : ",") o[j]
+				}
+				if (key == "") opts = "none," opts
+				if (name != "") key = key (key == "" ? "" : ",") name
+			}
+			if (key in seen) next
+			seen[key] = 1
+			print $5, fstype, key, opts
+		}' /proc/self/mountinfo
 }
 
-cg_create() {
-	local host=$1 r
-	while read -r r; do
-		[ -d "$r" ] || continue
-		mkdir -p "$r/k3ou-lab/$host" 2>/dev/null || continue
-		if [ -f "$r/cpuset.cpus" ]; then
-			# cgroup v1 cpuset refuses tasks until cpus/mems are set.
-			cat "$r/cpuset.cpus" >"$r/k3ou-lab/cpuset.cpus" 2>/dev/null || true
-			cat "$r/cpuset.mems" >"$r/k3ou-lab/cpuset.mems" 2>/dev/null || true
-			cat "$r/cpuset.cpus" >"$r/k3ou-lab/$host/cpuset.cpus" 2>/dev/null || true
-			cat "$r/cpuset.mems" >"$r/k3ou-lab/$host/cpuset.mems" 2>/dev/null || true
+# The plan `up` writes to $STATE_DIR/cgroups, one line per hierarchy:
+#   KIND LABDIR OPTIONS NAME
+# LABDIR is <base>/k3ou-lab; NAME is where the hierarchy is mounted relative to
+# /sys/fs/cgroup ("." for /sys/fs/cgroup itself), which host-mounts.sh mirrors.
+# Symlinks in the machine's /sys/fs/cgroup (cpu -> cpu,cpuacct on systemd
+# machines) are lines "link - TARGET NAME".
+cg_plan() {
+	local mp kind key opts own name l
+	while read -r mp kind key opts; do
+		own=""
+		if [ "$kind" = cgroup ]; then
+			own=$(awk -F: -v k="$key" '{ p = $3; for (i = 4; i <= NF; i++) p = p ":" $i }
+				$2 == k { print p; exit }' /proc/self/cgroup)
+			case $own in */k3ou-lab | */k3ou-lab/*) die "lab.sh runs inside a lab host's cgroup ($own)" ;; esac
 		fi
-	done < <(cg_roots | awk '!/\/k3ou-lab/')
+		own=${own%/}
+		case $mp in
+		/sys/fs/cgroup) name=. ;;
+		/sys/fs/cgroup/*) name=${mp#/sys/fs/cgroup/} ;;
+		*) name=- ;;
+		esac
+		printf '%s %s %s %s\n' "$kind" "$mp$own/k3ou-lab" "$opts" "$name"
+	done < <(cg_hierarchies)
+	for l in /sys/fs/cgroup/*; do
+		[ -L "$l" ] && printf 'link - %s %s\n' "$(readlink "$l")" "${l##*/}"
+	done
+	return 0
 }
 
+# Every k3ou-lab directory: the plan's, and any other one a previous lab
+# left (a half-built `up`, a lab brought up from another cgroup).
+cg_lab_dirs() {
+	local d
+	{
+		[ -f "$STATE_DIR/cgroups" ] && awk '$1 ~ /^cgroup/ { print $2 }' "$STATE_DIR/cgroups"
+		local mp
+		while read -r mp _; do
+			find "$mp" -maxdepth 4 -type d -name k3ou-lab -prune -print 2>/dev/null
+		done < <(cg_hierarchies)
+	} | awk '!seen[$0]++' | while read -r d; do [ -d "$d" ] && echo "$d"; done
+}
+
+# The hosts' cgroup in every hierarchy (from the plan).
+cg_host_dirs() { # host...
+	[ -f "$STATE_DIR/cgroups" ] || return 0
+	awk -v hosts="$*" 'BEGIN { n = split(hosts, h, " ") }
+		$1 ~ /^cgroup/ { for (i = 1; i <= n; i++) print $2 "/" h[i] }' "$STATE_DIR/cgroups"
+}
+
+cg_create() { # host
+	local host=$1 kind lab opts parent
+	[ -f "$STATE_DIR/cgroups" ] || die "no cgroup plan ($STATE_DIR/cgroups): run lab.sh down, then up"
+	while read -r kind lab opts _; do
+		case $kind in cgroup | cgroup2) ;; *) continue ;; esac
+		mkdir -p "$lab/$host" || die "$host: cannot create its cgroup $lab/$host"
+		[ "$kind" = cgroup ] || continue
+		parent=${lab%/k3ou-lab}
+		if [ -f "$parent/cpuset.cpus" ]; then
+			# cgroup v1 cpuset refuses tasks until cpus/mems are set.
+			cat "$parent/cpuset.cpus" >"$lab/cpuset.cpus"
+			cat "$parent/cpuset.mems" >"$lab/cpuset.mems"
+			cat "$lab/cpuset.cpus" >"$lab/$host/cpuset.cpus"
+			cat "$lab/cpuset.mems" >"$lab/$host/cpuset.mems"
+		fi
+		if [ -f "$lab/devices.deny" ]; then
+			# Hosts get the real /dev/kmsg (a kubelet will not start without
+			# it) but may only read it: no host writes the machine's kernel
+			# log. Children (pods) inherit the exception and cannot lift it.
+			echo 'c 1:11 w' >"$lab/devices.deny" || die "cannot make /dev/kmsg read-only in $lab"
+		fi
+	done <"$STATE_DIR/cgroups"
+}
+
+# Moves a process into the host's cgroup in every hierarchy.
 cg_join() { # host pid
-	local r
-	while read -r r; do
-		if [ -d "$r/k3ou-lab/$1" ]; then echo "$2" >"$r/k3ou-lab/$1/cgroup.procs" 2>/dev/null || true; fi
-	done < <(cg_roots | awk '!/\/k3ou-lab/')
+	local d
+	while read -r d; do
+		echo "$2" >"$d/cgroup.procs" || { log "cannot move $2 into $d"; return 1; }
+	done < <(cg_host_dirs "$1")
 }
 
-cg_pids() {
-	local r
-	while read -r r; do
-		[ -d "$r/k3ou-lab/$1" ] || continue
-		find "$r/k3ou-lab/$1" -name cgroup.procs -exec cat {} + 2>/dev/null || true
-	done < <(cg_roots | awk '!/\/k3ou-lab/')
+cg_pids() { # host...
+	local d dirs=()
+	while read -r d; do [ -d "$d" ] && dirs+=("$d"); done < <(cg_host_dirs "$@")
+	[ "${#dirs[@]}" -gt 0 ] || return 0
+	find "${dirs[@]}" -name cgroup.procs -exec cat {} + 2>/dev/null || true
 }
 
-cg_remove() { # host (or empty for the whole lab tree)
-	local r target
-	while read -r r; do
-		target="$r/k3ou-lab${1:+/$1}"
-		[ -d "$target" ] || continue
-		find "$target" -depth -type d -exec rmdir {} + 2>/dev/null || true
-	done < <(cg_roots | awk '!/\/k3ou-lab/')
+# Processes in any k3ou-lab cgroup (for `down`, whatever lab.conf says).
+cg_lab_pids() {
+	local d dirs=()
+	while read -r d; do dirs+=("$d"); done < <(cg_lab_dirs)
+	[ "${#dirs[@]}" -gt 0 ] || return 0
+	find "${dirs[@]}" -name cgroup.procs -exec cat {} + 2>/dev/null || true
+}
+
+# Removes a cgroup tree, deepest first. A cgroup whose last task is still
+# exiting is busy for a moment: retry.
+cg_rmtree() { # dir
+	local i
+	for i in $(seq 1 100); do
+		find "$1" -depth -type d -exec rmdir {} + 2>/dev/null
+		[ -d "$1" ] || return 0
+		sleep 0.02
+	done
+	log "cannot remove cgroup $1 (still in use: $(find "$1" -name cgroup.procs -exec cat {} + 2>/dev/null | tr '\n' ' '))"
+	return 1
+}
+
+cg_remove() { # host (or empty for every k3ou-lab tree)
+	local d pids=() rc=0 p
+	while read -r d; do
+		[ -d "$d" ] || continue
+		# One hierarchy each, in parallel: v1 rmdir waits for the kernel.
+		cg_rmtree "$d" &
+		pids+=($!)
+	done < <(if [ -n "$1" ]; then cg_host_dirs "$1"; else cg_lab_dirs; fi)
+	for p in "${pids[@]}"; do wait "$p" || rc=1; done
+	return "$rc"
 }
 
 # --- host processes -----------------------------------------------------------
@@ -237,32 +354,38 @@ anchor_pid() {
 
 host_running() { anchor_pid "$1" >/dev/null 2>&1; }
 
-host_pids() {
+# Every process of these hosts: in their cgroups, or in a network or mount
+# namespace one of them has had since `up`. A few processes whatever the
+# number of hosts (down with 30 phones calls this a few times).
+host_pids() { # host...
+	local h files=() nets=()
+	for h in "$@"; do
+		files+=("$(runtime_dir "$h")/ns.ids")
+		[ -e "/run/netns/$(ns_of "$h")" ] && nets+=("/run/netns/$(ns_of "$h")")
+	done
 	{
-		ip netns pids "$(ns_of "$1")" 2>/dev/null || true
-		cg_pids "$1"
-		ns_member_pids "$(runtime_dir "$1")/ns.ids"
+		cg_pids "$@"
+		# Their current network namespaces (in ns.ids too, once an anchor ran).
+		ns_member_pids "${files[@]}" <(if [ "${#nets[@]}" -gt 0 ]; then stat -L -c %i "${nets[@]}"; fi)
 	} | sort -un | grep -vx -e "$$" -e "$BASHPID" -e '' || true
 }
 
-# Processes in any network or mount namespace a host has had since `up`
-# (lines "NET_INODE MNT_INODE" in FILE).
-ns_member_pids() { # file
-	[ -s "$1" ] || return 0
-	local f ids
-	ids=" $(tr '\n' ' ' <"$1")"
-	for f in /proc/[0-9]*; do
-		case $ids in
-		*" $(stat -L -c %i "$f/ns/net" 2>/dev/null || echo x) "* | *" $(stat -L -c %i "$f/ns/mnt" 2>/dev/null || echo x) "*)
-			echo "${f#/proc/}" ;;
-		esac
-	done
+# Processes in any namespace listed in FILEs (lines "NET_INODE MNT_INODE").
+ns_member_pids() { # file...
+	local ids
+	ids=$(cat "$@" 2>/dev/null | tr '\n' ' ')
+	[ -n "${ids// /}" ] || return 0
+	# One stat for every process (a stat per process costs seconds when the
+	# machine runs a few hundred).
+	stat -L -c '%n %i' /proc/[0-9]*/ns/net /proc/[0-9]*/ns/mnt 2>/dev/null |
+		awk -v ids=" $ids " 'index(ids, " " $2 " ") { split($1, p, "/"); print p[3] }' |
+		sort -un
 }
 
 kill_host() { # host...
-	local i pids h
+	local i pids
 	for i in $(seq 1 200); do
-		pids=$(for h in "$@"; do host_pids "$h"; done)
+		pids=$(host_pids "$@")
 		[ -z "$pids" ] && return 0
 		# shellcheck disable=SC2086 # word splitting of the pid list is wanted
 		kill -KILL $pids 2>/dev/null || true
@@ -279,7 +402,7 @@ in_host() {
 	pid=$(anchor_pid "$host") || die "host $host is not running (try: lab.sh status)"
 	(
 		exec 8>&- 9>&-
-		cg_join "$host" "$BASHPID"
+		cg_join "$host" "$BASHPID" || exit 1
 		cd /
 		exec nsenter -t "$pid" -n -m -u -C -- env -i PATH="$HOST_PATH" HOME=/root TERM="${TERM:-dumb}" LANG=C.UTF-8 USER=root LOGNAME=root "$@"
 	)

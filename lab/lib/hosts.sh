@@ -12,7 +12,7 @@ start_anchor() { # host
 	cg_create "$host"
 	(
 		exec 8>&- 9>&-
-		cg_join "$host" "$BASHPID"
+		cg_join "$host" "$BASHPID" || exit 1
 		exec setsid ip netns exec "$ns" unshare --uts --mount --cgroup --propagation private -- sleep infinity
 	) </dev/null >/dev/null 2>&1 &
 	pid=$!
@@ -20,9 +20,10 @@ start_anchor() { # host
 		if [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" != "$(readlink /proc/self/ns/mnt)" ] &&
 			[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sleep ]; then
 			echo "$pid" >"$rt/anchor.pid"
-			# Every boot's namespaces, kept until `down`: a daemon started over SSH
-			# (OpenRC moves services out of the host's cgroup) is found by them,
-			# even after a reboot replaced the host's namespaces.
+			# Every boot's namespaces, kept until `down`: a process of the host
+			# that left its cgroups (only a root process reaching the machine's
+			# cgroupfs could) is still found by them, even after a reboot
+			# replaced the host's namespaces.
 			echo "$(stat -L -c %i "/proc/$pid/ns/net") $(stat -L -c %i "/proc/$pid/ns/mnt")" >>"$rt/ns.ids"
 			return 0
 		fi
@@ -40,7 +41,7 @@ in_anchor_raw() { # host cmd...
 	pid=$(anchor_pid "$host") || die "no anchor for $host"
 	(
 		exec 8>&- 9>&-
-		cg_join "$host" "$BASHPID"
+		cg_join "$host" "$BASHPID" || exit 1
 		cd /
 		exec nsenter -t "$pid" -n -m -u -C -- "$@"
 	)
@@ -75,10 +76,6 @@ reset_laptop_netns() {
 		ip -n "$ns" link del "$link" 2>/dev/null || true
 	done < <(link_table "$ns")
 
-	ip -n "$ns" link set lo down
-	ip -n "$ns" addr flush dev lo
-	ip -n "$ns" link set lo up
-
 	ifs=$(hw_links)
 	for link in $ifs; do
 		ip -n "$ns" link set dev "$link" down
@@ -93,6 +90,11 @@ reset_laptop_netns() {
 	ip -n "$ns" rule add pref 32767 table default 2>/dev/null || true
 	ip -n "$ns" -6 rule flush 2>/dev/null || true
 	ip -n "$ns" -6 rule add pref 32766 table main 2>/dev/null || true
+	# lo last: the flush above took its local routes (127.0.0.1, ::1) too, and
+	# bringing it up again restores them (a kubelet binds 127.0.0.1:10248).
+	ip -n "$ns" link set lo down
+	ip -n "$ns" addr flush dev lo
+	ip -n "$ns" link set lo up
 	ip netns exec "$ns" nft flush ruleset
 	# Legacy xtables: flush only tables that exist (touching one creates it).
 	local t bin names
@@ -229,7 +231,7 @@ boot_laptop() {
 	rt=$(runtime_dir laptop)
 	d="$(host_dir laptop)/disk"
 	start_anchor laptop
-	in_anchor_raw laptop bash "$LAB_DIR/lib/host-mounts.sh" laptop "$d" "$LAB_DIR" >>"$rt/boot.log" 2>&1 ||
+	in_anchor_raw laptop env K3OU_LAB_CGROUPS="$STATE_DIR/cgroups" bash "$LAB_DIR/lib/host-mounts.sh" laptop "$d" "$LAB_DIR" >>"$rt/boot.log" 2>&1 ||
 		die "laptop: mounting its filesystems failed (see $rt/boot.log)"
 	in_host laptop /usr/bin/python3 /usr/lib/k3ou-lab/standins/laptop/lab-boot >>"$rt/boot.log" 2>&1 ||
 		die "laptop: boot failed (see $rt/boot.log)"
@@ -245,6 +247,8 @@ stop_laptop() {
 	fi
 	kill_host laptop
 	rm -f "$rt/anchor.pid" "$rt/booted"
+	# A rebooted machine starts with empty cgroups (no kubepods of the last boot).
+	cg_remove laptop || die "laptop: its cgroups could not be removed"
 	reset_laptop_netns
 	echo "--- reboot $(date -u +%FT%TZ) ---" >>"$rt/boot.log"
 }
@@ -280,7 +284,7 @@ boot_phone() { # phone
 	ip netns add "$ns"
 	ip -n "$ns" link set lo up
 	start_anchor "$phone"
-	in_anchor_raw "$phone" bash "$LAB_DIR/lib/host-mounts.sh" phone "$d" "$LAB_DIR" "$part" >>"$rt/boot.log" 2>&1 ||
+	in_anchor_raw "$phone" env K3OU_LAB_CGROUPS="$STATE_DIR/cgroups" K3OU_LAB_BUSYBOX="$PHONE_BUSYBOX" bash "$LAB_DIR/lib/host-mounts.sh" phone "$d" "$LAB_DIR" "$part" >>"$rt/boot.log" 2>&1 ||
 		die "$phone: mounting its filesystems failed (see $rt/boot.log)"
 
 	if [ -e "$(host_dir "$phone")/partitions/.factory-flash-pending" ]; then
@@ -359,5 +363,5 @@ stop_phone() { # phone
 	if ns_exists "$(ns_of "$phone")"; then
 		ip netns del "$(ns_of "$phone")"
 	fi
-	cg_remove "$phone"
+	cg_remove "$phone" || die "$phone: its cgroups could not be removed"
 }

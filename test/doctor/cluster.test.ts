@@ -61,18 +61,17 @@ function realCluster(overrides: (script: string) => Answer | undefined = () => u
             return { stdout: pods };
         }
         if (script.includes("exec nettest-")) {
-            return script.includes("nslookup") ? { stdout: "Name: kubernetes.default.svc.cluster.local\n" } : { stdout: "ok\nok\nok\n" };
+            return script.includes("nslookup") ? { stdout: "Name: kubernetes.default.svc.cluster.local\n" } : { stdout: "ok\nok\nok\nok\n" };
         }
         return {};
     });
 }
 
 describe("the cluster proof", () => {
-    it("on the lab's k3s stand-in says it did not run, and touches nothing", async () => {
-        const { client, seen } = fakeLaptop(() => ({ stdout: "k3s version v1.35.5+k3s1 (k3s-over-usb lab stand-in)\n" }));
+    it("without k3s on the laptop fails naming the laptop, and touches nothing else", async () => {
+        const { client, seen } = fakeLaptop(() => ({ code: 127, stderr: "sh: /usr/local/bin/k3s: not found\n" }));
         const proof = await proveCluster(client, household, { image: "busybox:1.37", deadline: 5 });
-        expect(proof.status).toBe("not-run");
-        expect(proof.reason).toContain("lab's k3s stand-in, which runs no pods");
+        expect(proof).toEqual({ status: "fail", problems: ["k3s is not installed on k3master"] });
         expect(seen).toHaveLength(1);
     });
 
@@ -80,6 +79,7 @@ describe("the cluster proof", () => {
         const { client, seen } = realCluster();
         const proof = await proveCluster(client, household, { image: "registry.lan/busybox:1.37", deadline: 42 });
         expect(proof).toMatchObject({ status: "ok", nodes: ["k3master", "one62", "one6t"], dns: "ok", loadBalancer: { status: "not-configured" }, problems: [] });
+        expect(proof.egress).toEqual({ gateway: "192.168.100.1", results: ["ok", "ok", "ok"] });
         expect(proof.matrix).toEqual([
             ["ok", "ok", "ok"],
             ["ok", "ok", "ok"],
@@ -89,18 +89,18 @@ describe("the cluster proof", () => {
         expect(seen[1]!.script).toBe("/usr/local/bin/k3s kubectl apply -f -");
         expect(seen[1]!.stdin).toContain("image: registry.lan/busybox:1.37");
         expect(scripts[2]).toBe("/usr/local/bin/k3s kubectl -n k3s-over-usb-doctor rollout status ds/nettest --timeout=42s");
-        // Pods in node order; each pings all three addresses.
+        // Pods in node order; each pings all three addresses, then the LAN gateway.
         const pings = scripts.filter((s) => s.includes("ping"));
         expect(pings).toHaveLength(3);
         expect(pings[0]).toContain("exec nettest-a -- sh -c");
-        expect(pings[0]).toContain("for ip in 10.42.0.5 10.42.2.3 10.42.1.7");
+        expect(pings[0]).toContain("for ip in 10.42.0.5 10.42.2.3 10.42.1.7 192.168.100.1;");
         expect(scripts.at(-1)).toBe("/usr/local/bin/k3s kubectl delete namespace k3s-over-usb-doctor --wait=false --ignore-not-found");
     });
 
     it("reports pairs that do not answer and DNS that fails, as problems with where to look", async () => {
         const { client } = realCluster((script) => {
             if (script.includes("exec nettest-b") && script.includes("ping")) {
-                return { stdout: "FAIL\nok\nFAIL\n" };
+                return { stdout: "FAIL\nok\nFAIL\nok\n" };
             }
             if (script.includes("nslookup")) {
                 return { code: 1, stdout: "** server can't find kubernetes.default" };
@@ -111,8 +111,32 @@ describe("the cluster proof", () => {
         expect(proof.status).toBe("fail");
         expect(proof.dns).toBe("FAIL");
         expect(proof.problems).toEqual([
-            "2 of 9 pod pairs do not answer: check flannel (VXLAN 8472/udp over the links) and the phones' firewall",
+            "2 of 9 pod pairs do not answer: check flannel (VXLAN 8472/udp over each node's flannel-iface) and the phones' firewall (pmOS's forward chain must pass cni0 and flannel.1)",
             "DNS from a pod does not resolve kubernetes.default: check CoreDNS (k3s kubectl -n kube-system get pods)",
+        ]);
+    });
+
+    it("names the node whose pods are cut off, and the pods that cannot get out through NAT", async () => {
+        // one6t (nettest-b) neither reaches nor is reached across nodes, and cannot reach the gateway.
+        const { client } = realCluster((script) => {
+            if (script.includes("exec nettest-b") && script.includes("ping")) {
+                return { stdout: "FAIL\nFAIL\nok\nFAIL\n" };
+            }
+            if (script.includes("exec nettest-") && script.includes("ping")) {
+                return { stdout: script.includes("exec nettest-a") ? "ok\nok\nFAIL\nok\n" : "ok\nok\nFAIL\nok\n" };
+            }
+            return undefined;
+        });
+        const proof = await proveCluster(client, household, { image: "busybox:1.37", deadline: 5 });
+        expect(proof.matrix).toEqual([
+            ["ok", "ok", "FAIL"],
+            ["ok", "ok", "FAIL"],
+            ["FAIL", "FAIL", "ok"],
+        ]);
+        expect(proof.egress).toEqual({ gateway: "192.168.100.1", results: ["ok", "ok", "FAIL"] });
+        expect(proof.problems).toEqual([
+            "4 of 9 pod pairs do not answer; cut off from the other nodes: one6t: check flannel (VXLAN 8472/udp over each node's flannel-iface) and the phones' firewall (pmOS's forward chain must pass cni0 and flannel.1)",
+            "pods on one6t cannot reach the LAN gateway 192.168.100.1: check the laptop's NAT for their links (nat column) and the phones' forward chain",
         ]);
     });
 

@@ -96,7 +96,7 @@ describe("the text report", () => {
         ok: false,
         hosts: ["k3master", "one6t", "one62"],
         results,
-        cluster: { status: "not-run", reason: "the lab's stand-in" },
+        cluster: { status: "not-run", reason: "the laptop is unreachable" },
         timings: { hostChecksMs: 612, clusterMs: 80, totalMs: 1234 },
     };
 
@@ -117,7 +117,7 @@ describe("the text report", () => {
                 "warn one62 battery: written 3800000 µV; the running kernel reports 4400000 µV until the next boot",
                 "     fix: reboot one62",
                 "",
-                "cluster proof: not run: the lab's stand-in",
+                "cluster proof: not run: the laptop is unreachable",
                 "",
                 "lab: 3 problem(s)  (host checks 0.61 s, cluster 0.1 s, total 1.23 s)",
                 "",

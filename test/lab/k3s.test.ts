@@ -1,5 +1,4 @@
 import * as path from "path";
-import { spawnSync } from "child_process";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Access } from "../../components/access";
 import { BatteryCap } from "../../components/battery-cap";
@@ -12,24 +11,26 @@ import { parseHousehold, type Household } from "../../household/model";
 import { run as ssh } from "../../ops/ssh";
 import { converge, replay, type Executed } from "./harness";
 import { LabHosts, lab } from "./hosts";
+import { labK3sDir } from "./stack";
 
-// K3sServer and K3sAgent's steps on the lab, with the lab's k3s stand-in on the air-gap path (the
-// real install script's contract: INSTALL_K3S_SKIP_DOWNLOAD, service files, uninstall scripts; the
-// real join contract: token, node password). No pods run: the stand-in has no kubelet.
+// K3sServer and K3sAgent's steps on the lab, with the lab's k3s on the air-gap path (the install
+// script's contract: INSTALL_K3S_SKIP_DOWNLOAD, service files, uninstall scripts; the join contract:
+// token, node password), real kubelets underneath.
 
 const repo = path.join(__dirname, "..", "..");
 const manifest = path.join(repo, "..", "shared", "data", "metallb", "metallb-native-v0.14.9.yaml");
-const standinDir = "/var/cache/k3s-over-usb/k3s-standin/v1.35.5+k3s1";
+const k3sDir = labK3sDir();
 
 let household: Household;
 let hosts: LabHosts;
 let executed: Executed[];
 
-function labHouseholdWithStandin(): Household {
+function labHouseholdWithK3s(): Household {
     const h = labHousehold(labStatus(), manifest);
+    const images = `${k3sDir}/k3s-airgap-images-amd64.tar`;
     h["k3s"] = {
         ...(h["k3s"] as object),
-        source: { kind: "local", installScript: path.join(repo, "lab/k3s-standin/install.sh"), binaries: { amd64: `${standinDir}/k3s`, arm64: `${standinDir}/k3s` } },
+        source: { kind: "local", installScript: path.join(repo, "lab/k3s/install.sh"), binaries: { amd64: `${k3sDir}/k3s`, arm64: `${k3sDir}/k3s` }, images: { amd64: images, arm64: images } },
     };
     h["metallb"] = null;
     return parseHousehold(h, "lab stack");
@@ -63,11 +64,7 @@ function nodeSet(table: string): string[] {
 }
 
 beforeAll(async () => {
-    const built = spawnSync("bash", [path.join(repo, "lab/k3s-standin/build.sh"), standinDir, "v1.35.5+k3s1"], { encoding: "utf8" });
-    if (built.status !== 0) {
-        throw new Error(`building the k3s stand-in failed:\n${built.stderr}`);
-    }
-    household = labHouseholdWithStandin();
+    household = labHouseholdWithK3s();
     hosts = new LabHosts(household);
     executed = await converge(() => build(household, new Access(household, hosts.privateKey)));
 }, 900_000);
@@ -133,7 +130,7 @@ describe("k3s from the program's steps on the lab", () => {
     });
 
     it("a reflashed phone, with its new host key in the config, converges and rejoins under its name", async () => {
-        household = labHouseholdWithStandin();
+        household = labHouseholdWithK3s();
         hosts = new LabHosts(household);
         const phone = household.phones[2]!;
         // What changes with the phone's host key: its own steps, and the server's, which re-runs as a no-op.

@@ -10,7 +10,14 @@ import { lab } from "./hosts";
 // passphrase in a temporary folder: the tests' stacks never touch the main job's.
 
 export const repo = path.join(__dirname, "..", "..");
-export const standin = "/var/cache/k3s-over-usb/k3s-standin/v1.35.5+k3s1";
+/** lab/k3s/build.sh's output (the binary and its air-gap images), from lab/k3s/env.sh via tools/test.sh. */
+export function labK3sDir(): string {
+    const dir = process.env["K3OU_LAB_K3S_DIR"];
+    if (dir === undefined || dir === "") {
+        throw new Error("K3OU_LAB_K3S_DIR is not set: run the lab tests through tools/test.sh, or `. lab/k3s/env.sh` first");
+    }
+    return dir;
+}
 
 export class LabStack {
     readonly file: string;
@@ -41,7 +48,7 @@ export class LabStack {
 
     /** The stack's household from the lab as it is now (host keys included). */
     writeConfig(): void {
-        const r = spawnSync("npx", ["ts-node", "--transpile-only", "tools/lab-stack.ts", `${standin}/k3s`, "lab/k3s-standin/install.sh", this.name], { cwd: repo, env: this.env, encoding: "utf8" });
+        const r = spawnSync("npx", ["ts-node", "--transpile-only", "tools/lab-stack.ts", labK3sDir(), "lab/k3s/install.sh", this.name], { cwd: repo, env: this.env, encoding: "utf8" });
         if (r.status !== 0) {
             throw new Error(r.stderr);
         }

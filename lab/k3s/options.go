@@ -21,38 +21,44 @@ const (
 )
 
 // The flags the program renders into config.yaml (hosts/k3s/config.ts), plus a few common ones a
-// household's extraFlags may add. Everything else is refused: a flag the stand-in would silently
+// household's extraFlags may add. Everything else is refused: a flag the lab's k3s would silently
 // ignore could hide a program bug that real k3s would expose.
 var serverFlags = map[string]flagKind{
-	"node-name":              kindString,
-	"node-ip":                kindString,
-	"flannel-backend":        kindString,
-	"flannel-iface":          kindString,
-	"cluster-cidr":           kindString,
-	"service-cidr":           kindString,
-	"disable":                kindList,
-	"tls-san":                kindList,
-	"token-file":             kindString,
-	"token":                  kindString,
-	"write-kubeconfig-mode":  kindString,
-	"data-dir":               kindString,
-	"node-taint":             kindList,
-	"node-label":             kindList,
-	"kube-apiserver-arg":     kindList,
-	"disable-network-policy": kindBool,
-	"secrets-encryption":     kindBool,
+	"node-name":                   kindString,
+	"node-ip":                     kindString,
+	"flannel-backend":             kindString,
+	"flannel-iface":               kindString,
+	"cluster-cidr":                kindString,
+	"service-cidr":                kindString,
+	"disable":                     kindList,
+	"tls-san":                     kindList,
+	"token-file":                  kindString,
+	"token":                       kindString,
+	"write-kubeconfig-mode":       kindString,
+	"data-dir":                    kindString,
+	"node-taint":                  kindList,
+	"node-label":                  kindList,
+	"kube-apiserver-arg":          kindList,
+	"kube-controller-manager-arg": kindList,
+	"kube-scheduler-arg":          kindList,
+	"kubelet-arg":                 kindList,
+	"kube-proxy-arg":              kindList,
+	"disable-network-policy":      kindBool,
+	"secrets-encryption":          kindBool,
 }
 
 var agentFlags = map[string]flagKind{
-	"server":        kindString,
-	"token-file":    kindString,
-	"token":         kindString,
-	"node-name":     kindString,
-	"node-ip":       kindString,
-	"flannel-iface": kindString,
-	"node-taint":    kindList,
-	"node-label":    kindList,
-	"data-dir":      kindString,
+	"server":         kindString,
+	"token-file":     kindString,
+	"token":          kindString,
+	"node-name":      kindString,
+	"node-ip":        kindString,
+	"flannel-iface":  kindString,
+	"node-taint":     kindList,
+	"node-label":     kindList,
+	"data-dir":       kindString,
+	"kubelet-arg":    kindList,
+	"kube-proxy-arg": kindList,
 }
 
 // The K3S_* variables real k3s reads for these flags. The install script's env file holds K3S_URL
@@ -126,7 +132,7 @@ func loadOptions(spec map[string]flagKind, cli []string, getenv func(string) str
 		}
 	}
 	var args []optArg
-	data, err := os.ReadFile(hostPath(configPath))
+	data, err := os.ReadFile(rooted(configPath))
 	switch {
 	case err == nil:
 		entries, err := parseConfigYAML(string(data))
@@ -137,7 +143,7 @@ func loadOptions(spec map[string]flagKind, cli []string, getenv func(string) str
 			kind, known := spec[e.Key]
 			if !known {
 				return nil, configPath, fmt.Errorf("unknown flag: --%s (key %q on line %d of %s; the %s accepts only: %s)",
-					e.Key, e.Key, e.Line, configPath, standinNote, flagNames(spec))
+					e.Key, e.Key, e.Line, configPath, labNote(), flagNames(spec))
 			}
 			if e.IsList && kind != kindList {
 				return nil, configPath, fmt.Errorf("%s line %d: %q takes one value, not a list", configPath, e.Line, e.Key)
@@ -221,6 +227,13 @@ func parseFlags(spec map[string]flagKind, args []optArg) (*options, error) {
 	return o, nil
 }
 
+// taint is a node taint as k3s's --node-taint gives it.
+type taint struct {
+	Key    string `json:"key"`
+	Value  string `json:"value,omitempty"`
+	Effect string `json:"effect"`
+}
+
 // nodeSettings are what a server and an agent both register about their node.
 type nodeSettings struct {
 	Name   string
@@ -231,23 +244,46 @@ type nodeSettings struct {
 }
 
 type serverConfig struct {
-	Node           nodeSettings
-	FlannelBackend string
-	ClusterCIDR    string
-	ServiceCIDR    *net.IPNet
-	Disable        []string
-	TLSSANs        []string
-	Token          string // as given (plain or K10 form); empty: generated
-	KubeconfigMode os.FileMode
-	DataDir        string
-	Ignored        []string // accepted flags with no effect in the stand-in, for the start log
+	Node                  nodeSettings
+	FlannelBackend        string
+	ClusterCIDR           string
+	ServiceCIDR           *net.IPNet
+	Disable               []string
+	TLSSANs               []string
+	Token                 string // as given (plain or K10 form); empty: generated
+	KubeconfigMode        os.FileMode
+	DataDir               string
+	APIServerArgs         []string // NAME=VALUE, as k3s's --kube-apiserver-arg
+	ControllerManagerArgs []string
+	SchedulerArgs         []string
+	KubeletArgs           []string
+	KubeProxyArgs         []string
+	NotDeployed           []string // what real k3s would run and the lab's does not, for the start log
 }
 
+func (c *serverConfig) disabled(name string) bool { return slices.Contains(c.Disable, name) }
+
 type agentConfig struct {
-	Node      nodeSettings
-	ServerURL *url.URL
-	Token     string
-	DataDir   string
+	Node          nodeSettings
+	ServerURL     *url.URL
+	Token         string
+	DataDir       string
+	KubeletArgs   []string
+	KubeProxyArgs []string
+}
+
+// componentArgs reads k3s's --<component>-arg lists (NAME=VALUE each).
+func componentArgs(o *options, flag string, errs *[]error) []string {
+	var out []string
+	for _, a := range o.list(flag) {
+		a = strings.TrimPrefix(a, "--")
+		if k, _, ok := strings.Cut(a, "="); !ok || k == "" {
+			*errs = append(*errs, fmt.Errorf("%s %q: want name=value", flag, a))
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 var (
@@ -316,22 +352,29 @@ var disableable = map[string]bool{"coredns": true, "servicelb": true, "traefik":
 func resolveServer(o *options, getenv func(string) string) (*serverConfig, error) {
 	var errs []error
 	if getenv("K3S_URL") != "" {
-		errs = append(errs, fmt.Errorf("K3S_URL is set: joining a server to another server is not supported by the %s", standinNote))
+		errs = append(errs, fmt.Errorf("K3S_URL is set: joining a server to another server is not supported by the %s", labNote()))
 	}
 	c := &serverConfig{Node: resolveNode(o, &errs), DataDir: o.str("data-dir"), FlannelBackend: o.str("flannel-backend")}
 	if c.DataDir == "" {
 		c.DataDir = "/var/lib/rancher/k3s"
 	}
 	switch c.FlannelBackend {
-	case "", "vxlan", "host-gw", "wireguard-native", "none":
+	case "":
+		c.FlannelBackend = "vxlan"
+	case "vxlan", "none":
+	case "host-gw", "wireguard-native":
+		errs = append(errs, fmt.Errorf("flannel-backend %q: the lab's k3s has flannel's vxlan backend only (or none)", c.FlannelBackend))
 	default:
 		errs = append(errs, fmt.Errorf("flannel-backend %q: want vxlan, host-gw, wireguard-native or none", c.FlannelBackend))
 	}
-	if v := o.str("cluster-cidr"); v != "" {
-		if _, _, err := net.ParseCIDR(v); err != nil {
-			errs = append(errs, fmt.Errorf("cluster-cidr %q is not a CIDR", v))
-		}
-		c.ClusterCIDR = v
+	c.ClusterCIDR = o.str("cluster-cidr")
+	if c.ClusterCIDR == "" {
+		c.ClusterCIDR = "10.42.0.0/16"
+	}
+	if _, n, err := net.ParseCIDR(c.ClusterCIDR); err != nil {
+		errs = append(errs, fmt.Errorf("cluster-cidr %q is not a CIDR", c.ClusterCIDR))
+	} else {
+		c.ClusterCIDR = n.String()
 	}
 	svc := o.str("service-cidr")
 	if svc == "" {
@@ -363,16 +406,26 @@ func resolveServer(o *options, getenv func(string) string) (*serverConfig, error
 			c.KubeconfigMode = os.FileMode(v)
 		}
 	}
-	for _, a := range o.list("kube-apiserver-arg") {
-		if k, _, ok := strings.Cut(a, "="); !ok || k == "" {
-			errs = append(errs, fmt.Errorf("kube-apiserver-arg %q: want name=value", a))
-		}
-		c.Ignored = append(c.Ignored, "kube-apiserver-arg="+a)
+	c.APIServerArgs = componentArgs(o, "kube-apiserver-arg", &errs)
+	c.ControllerManagerArgs = componentArgs(o, "kube-controller-manager-arg", &errs)
+	c.SchedulerArgs = componentArgs(o, "kube-scheduler-arg", &errs)
+	c.KubeletArgs = componentArgs(o, "kubelet-arg", &errs)
+	c.KubeProxyArgs = componentArgs(o, "kube-proxy-arg", &errs)
+	if o.boolean("secrets-encryption") {
+		errs = append(errs, fmt.Errorf("secrets-encryption: not supported by the lab's k3s (its API server stores secrets unencrypted in etcd)"))
 	}
-	for _, name := range []string{"flannel-backend", "cluster-cidr", "disable-network-policy", "secrets-encryption"} {
-		if len(o.values[name]) > 0 {
-			c.Ignored = append(c.Ignored, name+"="+o.str(name))
+	// Real k3s deploys these unless disabled; the lab's k3s packages CoreDNS only, and says so.
+	var absent []string
+	for _, d := range []string{"servicelb", "traefik", "local-storage", "metrics-server"} {
+		if !c.disabled(d) {
+			absent = append(absent, d)
 		}
+	}
+	if len(absent) > 0 {
+		c.NotDeployed = append(c.NotDeployed, "Not deployed (the lab's k3s packages only CoreDNS): "+strings.Join(absent, ", "))
+	}
+	if !o.boolean("disable-network-policy") {
+		c.NotDeployed = append(c.NotDeployed, "NetworkPolicies are not enforced: the lab's k3s has no network policy controller")
 	}
 	return c, errors.Join(errs...)
 }
@@ -401,6 +454,8 @@ func resolveAgent(o *options) (*agentConfig, error) {
 		errs = append(errs, fmt.Errorf("no token: set token-file or token (or K3S_TOKEN_FILE / K3S_TOKEN)"))
 	}
 	c.Token = tok
+	c.KubeletArgs = componentArgs(o, "kubelet-arg", &errs)
+	c.KubeProxyArgs = componentArgs(o, "kube-proxy-arg", &errs)
 	return c, errors.Join(errs...)
 }
 
@@ -414,7 +469,7 @@ func tokenFromOptions(o *options) (string, error) {
 	if file == "" {
 		return strings.TrimSpace(tok), nil
 	}
-	b, err := os.ReadFile(hostPath(file))
+	b, err := os.ReadFile(rooted(file))
 	if err != nil {
 		return "", fmt.Errorf("token-file: %v", err)
 	}

@@ -119,10 +119,11 @@ done
 info "Creating killall script $killall_sh"
 cat >"$killall_sh" <<'EOF'
 #!/bin/sh
-# Written by the k3s-over-usb lab stand-in install script. Stops the k3s services, then any k3s
-# process left in this host's mount namespace: the lab's hosts share one PID namespace, so a phone
-# must not kill the laptop's server. The stand-in makes no containers, mounts, CNI links or
-# iptables rules, so unlike k3s's killall there are none to remove.
+# Written by the k3s-over-usb lab's k3s install script. Stops the k3s services, then what k3s's
+# killall stops: every k3s process, containerd and its shims with their containers, and removes
+# the mounts, links and iptables chains they made. The lab's hosts share one PID namespace, so
+# processes are chosen by this host's mount namespace (a phone must not kill the laptop's
+# server), and containers as descendants of this host's shims.
 set -eu
 [ "$(id -u)" -eq 0 ] || {
 	echo "$0: run as root" >&2
@@ -140,38 +141,82 @@ for service in /etc/init.d/k3s*; do
 	fi
 done
 
-own_k3s_pids() {
-	mine=$(readlink /proc/self/ns/mnt)
+mine=$(readlink /proc/self/ns/mnt)
+# own_pids EXE...: processes of this host running one of these programs.
+own_pids() {
 	for exe in /proc/[0-9]*/exe; do
 		pid=${exe#/proc/}
 		pid=${pid%/exe}
-		case $(readlink "$exe" 2>/dev/null || true) in
-		/usr/local/bin/k3s | "/usr/local/bin/k3s (deleted)") ;;
-		*) continue ;;
-		esac
-		[ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null || true)" = "$mine" ] && echo "$pid"
+		target=$(readlink "$exe" 2>/dev/null || true)
+		target=${target% (deleted)}
+		for want in "$@"; do
+			[ "$target" = "$want" ] || continue
+			[ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null || true)" = "$mine" ] && echo "$pid"
+		done
 	done
 	return 0
 }
-pids=$(own_k3s_pids)
-if [ -n "$pids" ]; then
-	# shellcheck disable=SC2086 # one PID per word
-	kill $pids 2>/dev/null || true
+# descendants PID...: the PIDs and every process below them.
+descendants() {
+	all=$(for st in /proc/[0-9]*/stat; do
+		sed -n 's/^\([0-9]*\) .*) [A-Za-z] \([0-9]*\) .*/\1 \2/p' "$st" 2>/dev/null || true
+	done)
+	todo="$*"
+	while [ -n "$todo" ]; do
+		next=
+		for p in $todo; do
+			echo "$p"
+			next="$next $(echo "$all" | awk -v p="$p" '$2 == p { print $1 }')"
+		done
+		todo=$(echo "$next" | tr -s ' ')
+		todo=${todo# }
+		todo=${todo% }
+	done
+}
+stop_pids() { # description pids...
+	what=$1
+	shift
+	[ "$#" -gt 0 ] || return 0
+	kill "$@" 2>/dev/null || true
 	deadline=$(($(date +%s) + 10))
-	while [ -n "$(own_k3s_pids)" ] && [ "$(date +%s)" -lt "$deadline" ]; do
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		alive=
+		for p in "$@"; do [ -d "/proc/$p" ] && alive=1; done
+		[ -n "$alive" ] || return 0
 		sleep 1
 	done
-	pids=$(own_k3s_pids)
-	# shellcheck disable=SC2086 # one PID per word
-	[ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
-fi
+	echo "$what did not stop within 10 s; killing" >&2
+	kill -9 "$@" 2>/dev/null || true
+}
+
+# shellcheck disable=SC2046 # one PID per word
+stop_pids "k3s" $(own_pids /usr/local/bin/k3s)
+# shellcheck disable=SC2046
+stop_pids "containerd" $(own_pids /usr/bin/containerd)
+# Shims keep pods running across a k3s restart, as in k3s; killall ends them and their containers.
+# shellcheck disable=SC2046
+stop_pids "containers" $(descendants $(own_pids /usr/bin/containerd-shim-runc-v2 /usr/bin/containerd-shim))
+
+# Deepest first, so a mount inside another comes off before it.
+awk '{ print $2 }' /proc/self/mounts | grep -E '^(/run/k3s|/var/lib/rancher/k3s|/var/lib/kubelet|/run/netns/cni-)' | sort -r |
+	while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
+rm -rf /run/netns/cni-* 2>/dev/null || true
+for link in cni0 flannel.1 flannel-v6.1; do
+	ip link delete "$link" 2>/dev/null || true
+done
+for tables in iptables ip6tables; do
+	if command -v "$tables-save" >/dev/null 2>&1; then
+		"$tables-save" | grep -v KUBE- | grep -v CNI- | grep -iv flannel | "$tables-restore" || true
+	fi
+done
+rm -rf /var/lib/cni
 EOF
 chmod 755 "$killall_sh"
 
 info "Creating uninstall script $uninstall_sh"
 cat >"$uninstall_sh" <<EOF
 #!/bin/sh
-# Written by the k3s-over-usb lab stand-in install script; removes what k3s's uninstall removes.
+# Written by the k3s-over-usb lab's k3s install script; removes what k3s's uninstall removes.
 # /etc/rancher/node (the node password) stays, as it does with k3s: to rejoin under the same name
 # with a new password, delete the node on the server first.
 set -eu

@@ -30,7 +30,7 @@ func parseToken(s string) (joinToken, error) {
 			return joinToken{}, fmt.Errorf("the token starts like a K10 token but is not K10<64 hex>::<user>:<secret>")
 		}
 		if m[2] != "server" {
-			return joinToken{}, fmt.Errorf("K10 tokens for user %q are not supported by the %s (only server tokens)", m[2], standinNote)
+			return joinToken{}, fmt.Errorf("K10 tokens for user %q are not supported by the %s (only server tokens)", m[2], labNote())
 		}
 		return joinToken{CAHash: strings.ToLower(m[1]), Secret: m[3]}, nil
 	}

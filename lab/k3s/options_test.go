@@ -11,7 +11,8 @@ import (
 func withConfig(t *testing.T, content string) string {
 	t.Helper()
 	root := t.TempDir()
-	t.Setenv("K3OU_STANDIN_ROOT", root)
+	fileRoot = root
+	t.Cleanup(func() { fileRoot = "" })
 	if err := os.MkdirAll(filepath.Join(root, "etc/rancher/k3s"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -56,9 +57,9 @@ func TestUnknownFlagsAreRefusedLikeK3s(t *testing.T) {
 }
 
 func TestUnknownConfigKeyIsRefused(t *testing.T) {
-	withConfig(t, "node-name: x\nkubelet-arg: max-pods=10\n")
+	withConfig(t, "node-name: x\ncluster-init: true\n")
 	_, _, err := loadOptions(serverFlags, nil, noEnv)
-	if err == nil || !strings.HasPrefix(err.Error(), "unknown flag: --kubelet-arg (key \"kubelet-arg\" on line 2 of /etc/rancher/k3s/config.yaml") {
+	if err == nil || !strings.HasPrefix(err.Error(), "unknown flag: --cluster-init (key \"cluster-init\" on line 2 of /etc/rancher/k3s/config.yaml") {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -12,16 +12,14 @@ import (
 	"time"
 )
 
-// hostPath maps an absolute path into K3OU_STANDIN_ROOT when that is set. The tests run a server
-// and several agents on one machine, each with its own /etc/rancher and /var/lib/rancher, without
-// touching the machine's own; every file the binary reads or writes goes through here, as if it
-// were chrooted.
-func hostPath(p string) string {
-	root := os.Getenv("K3OU_STANDIN_ROOT")
-	if root == "" || !filepath.IsAbs(p) {
+// fileRoot prefixes the config file and token file paths in unit tests; it is empty in the binary.
+var fileRoot string
+
+func rooted(p string) string {
+	if fileRoot == "" || !filepath.IsAbs(p) {
 		return p
 	}
-	return filepath.Join(root, p)
+	return filepath.Join(fileRoot, p)
 }
 
 // logger writes lines shaped like k3s's logrus output (time="..." level=info msg="..."), so the
@@ -80,7 +78,7 @@ func randomHex(n int) string {
 // once. The server remembers a hash of it per node name, which is what makes a second machine
 // claiming the same name fail with "Node password rejected".
 func ensureNodePassword() (string, error) {
-	path := hostPath("/etc/rancher/node/password")
+	path := "/etc/rancher/node/password"
 	if b, err := os.ReadFile(path); err == nil {
 		pw := strings.TrimSpace(string(b))
 		if pw == "" {

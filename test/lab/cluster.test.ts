@@ -1,0 +1,164 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import type { Report } from "../../doctor/report";
+import { labStatus } from "../../lab/household";
+import { LabStack, onHost } from "./stack";
+
+// The real cluster on the lab, converged by the real engine: every node Ready with a real kubelet,
+// the doctor's pod ping matrix green, pods reaching the LAN gateway through NAT, DNS from a pod. Then
+// the seed's lessons as negative controls: each one breaks exactly what it should, the doctor names
+// the cause, and `pulumi up` repairs it.
+
+const stack = new LabStack("cluster");
+
+function doctor(args: string[] = []): { code: number; report: Report; text: string } {
+    const r = stack.doctor(["--json", ...args]);
+    try {
+        return { code: r.code, report: JSON.parse(r.stdout) as Report, text: r.stdout };
+    } catch {
+        throw new Error(`doctor printed no JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+    }
+}
+
+const failing = (rep: Report) =>
+    rep.results
+        .filter((r) => r.status === "fail")
+        .map((r) => `${r.subject} ${r.column}`)
+        .sort();
+
+/** Cells of the pod matrix, as "from->to" for the failing ones. */
+function failingPairs(rep: Report): string[] {
+    const c = rep.cluster!;
+    const out: string[] = [];
+    c.matrix!.forEach((row, i) =>
+        row.forEach((cell, j) => {
+            if (cell !== "ok") {
+                out.push(`${c.nodes![i]}->${c.nodes![j]}`);
+            }
+        }),
+    );
+    return out.sort();
+}
+
+let laptop = "";
+let phones: string[] = [];
+let nodes: string[] = [];
+
+/** Every pair of different nodes where at least one side is in `cut`. */
+function pairsTouching(cut: string[]): string[] {
+    const out: string[] = [];
+    for (const a of nodes) {
+        for (const b of nodes) {
+            if (a !== b && (cut.includes(a) || cut.includes(b))) {
+                out.push(`${a}->${b}`);
+            }
+        }
+    }
+    return out.sort();
+}
+
+async function repairAndProve(): Promise<void> {
+    const up = stack.pulumi(["up", "--yes"]);
+    expect(up.out).toMatch(/drifted/);
+    const until = Date.now() + 240_000;
+    for (;;) {
+        const r = doctor(["--deadline", "120"]);
+        if (r.code === 0) {
+            expect(r.report.cluster?.status).toBe("ok");
+            return;
+        }
+        if (Date.now() > until) {
+            throw new Error(`the doctor is not healthy 240 s after the repair:\n${r.text}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5000));
+    }
+}
+
+beforeAll(() => {
+    stack.init();
+    stack.pulumi(["up", "--yes"]);
+    laptop = labStatus().laptop.name;
+    phones = labStatus().phones.map((p) => p.name);
+    nodes = [laptop, ...phones].sort();
+}, 1_200_000);
+
+describe("the real cluster on the lab", () => {
+    it("every node is Ready with a real kubelet of the Kubernetes the lab's k3s says it runs", () => {
+        const version = onHost("laptop", "k3s --version | head -n 1");
+        const kube = /Kubernetes (v\d+\.\d+\.\d+)/.exec(version)?.[1];
+        expect(kube, version).toBeDefined();
+        const table = onHost("laptop", "k3s kubectl get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.status.nodeInfo.kubeletVersion} {.status.conditions[?(@.type==\"Ready\")].status} {.spec.podCIDR}{\"\\n\"}{end}'");
+        const rows = table.trim().split("\n").sort();
+        expect(rows.map((r) => r.split(" ").slice(0, 3).join(" "))).toEqual(nodes.map((n) => `${n} ${kube} True`));
+        // Each node got its own /24 of cluster-cidr, which flannel routes.
+        const cidrs = rows.map((r) => r.split(" ")[3]);
+        expect(new Set(cidrs).size).toBe(nodes.length);
+        for (const c of cidrs) {
+            expect(c).toMatch(/^10\.42\.\d+\.0\/24$/);
+        }
+    });
+
+    it("flannel's VXLAN rides each phone's own /30: flannel-iface and node-ip decide it", () => {
+        for (const p of phones) {
+            const link = onHost(p, "ip -d link show flannel.1");
+            expect(link, p).toMatch(/vxlan id 1 local 10\.0\.\d+\.2 dev usb0 .*dstport 8472/);
+        }
+        const annotations = onHost("laptop", "k3s kubectl get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.annotations.flannel\\.alpha\\.coreos\\.com/public-ip}{\"\\n\"}{end}'");
+        for (const p of phones) {
+            expect(annotations).toMatch(new RegExp(`^${p} 10\\.0\\.\\d+\\.2$`, "m"));
+        }
+    });
+
+    it("the doctor proves the cluster: the pod ping matrix is all green, every pod reaches the LAN gateway, DNS answers", () => {
+        const r = doctor();
+        expect(r.code, r.text).toBe(0);
+        const c = r.report.cluster!;
+        expect(c.status).toBe("ok");
+        expect(c.nodes).toEqual(nodes);
+        expect(failingPairs(r.report)).toEqual([]);
+        expect(c.egress?.results).toEqual(nodes.map(() => "ok"));
+        expect(c.dns).toBe("ok");
+        const text = stack.doctor().stdout;
+        expect(text).toContain(`pod ping matrix (${nodes.length}x${nodes.length})`);
+        expect(text).toContain("DNS from a pod (kubernetes.default): ok");
+    });
+
+    it("without the PmosNode drop-in, pmOS's forward chain drops pod traffic: cross-node pairs with a phone fail, the doctor names the firewall", async () => {
+        for (const p of phones) {
+            onHost(p, `{ sed '/^include/d' /etc/nftables.nft; for f in /etc/nftables.d/*.nft; do case $f in *k3s-over-usb*) ;; *) cat "$f" ;; esac; done; } | nft -f -`);
+        }
+        const r = doctor();
+        expect(r.code).toBe(1);
+        expect(failing(r.report)).toEqual(phones.map((p) => `${p} firewall`).sort());
+        expect(r.report.cluster?.status).toBe("fail");
+        // Every pair across nodes has a phone on one side, and only those fail.
+        expect(failingPairs(r.report)).toEqual(pairsTouching(phones));
+        await repairAndProve();
+    }, 900_000);
+
+    it("one phone's agent on another flannel-iface: its pods are cut off, the doctor names its k3s config", async () => {
+        const p = phones[1]!;
+        onHost(p, "sed -i 's/^flannel-iface: .*/flannel-iface: lo/' /etc/rancher/k3s/config.yaml && rc-service k3s-agent restart >/dev/null");
+        const r = doctor(["--deadline", "60"]);
+        expect(r.code).toBe(1);
+        expect(failing(r.report)).toContain(`${p} k3s`);
+        const k3s = r.report.results.find((x) => x.subject === p && x.column === "k3s")!;
+        expect(k3s.detail).toContain("config.yaml");
+        if (r.report.cluster?.matrix) {
+            expect(failingPairs(r.report)).toEqual(pairsTouching([p]));
+        }
+        await repairAndProve();
+    }, 900_000);
+
+    it("without the laptop's NAT for one cable, that phone's pods cannot reach the LAN gateway, and only they", async () => {
+        const p = phones[2]!;
+        onHost("laptop", `nft delete rule ip k3ou_nat_${p} postrouting handle $(nft -a list table ip k3ou_nat_${p} | sed -n 's/.*masquerade # handle //p')`);
+        const r = doctor();
+        expect(r.code).toBe(1);
+        expect(failing(r.report)).toEqual([`${laptop} nat`]);
+        const c = r.report.cluster!;
+        expect(failingPairs(r.report)).toEqual([]);
+        expect(c.egress?.results).toEqual(nodes.map((n) => (n === p ? "FAIL" : "ok")));
+        expect(c.problems).toContain(`pods on ${p} cannot reach the LAN gateway ${c.egress!.gateway}: check the laptop's NAT for their links (nat column) and the phones' forward chain`);
+        await repairAndProve();
+    }, 900_000);
+});
