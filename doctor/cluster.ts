@@ -59,6 +59,8 @@ export async function proveCluster(client: Client, household: Household, o: Proo
     const problems: string[] = [];
     const manifest = nettestManifest({ image: o.image, loadBalancer: household.metallb !== null });
     try {
+        // A namespace still terminating from an earlier run would take the new pods down with it.
+        await onLaptop(client, household, `${kubectl} delete namespace ${ns} --ignore-not-found --wait=true --timeout=${o.deadline}s`);
         const applied = await onLaptop(client, household, `${kubectl} apply -f -`, manifest);
         if (applied.code !== 0) {
             return { status: "fail", problems: [`applying the nettest DaemonSet failed: ${applied.stderr.trim()}`] };
@@ -82,11 +84,17 @@ export async function proveCluster(client: Client, household: Household, o: Proo
         const gateway = household.laptop.lan.gateway;
         const ips = [...pods.map((p) => p.ip), gateway].join(" ");
         const probe = `for ip in ${ips}; do if ping -c 1 -W 2 "$ip" >/dev/null 2>&1; then echo ok; else echo FAIL; fi; done`;
+        const execFailures: string[] = [];
         const rows = await limited(pods, 6, async (p) => {
             const r = await onLaptop(client, household, `${kubectl} -n ${ns} exec ${p.name} -- sh -c ${shellQuote(probe)}`);
             const row = r.stdout.trim().split("\n");
-            return row.length === pods.length + 1 ? row : [...pods.map(() => "FAIL"), "FAIL"];
+            if (row.length === pods.length + 1) {
+                return row;
+            }
+            execFailures.push(`could not run the probe in the nettest pod on ${p.node}: ${(r.stderr.trim().split("\n")[0] ?? "") || `exit ${r.code}`}`);
+            return [...pods.map(() => "FAIL"), "FAIL"];
         });
+        problems.push(...execFailures);
         const matrix = rows.map((r) => r.slice(0, pods.length));
         const egress = { gateway, results: rows.map((r) => r[pods.length]!) };
         const bad = matrix.flat().filter((c) => c !== "ok").length;

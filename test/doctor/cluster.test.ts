@@ -86,9 +86,10 @@ describe("the cluster proof", () => {
             ["ok", "ok", "ok"],
         ]);
         const scripts = seen.map((s) => s.script);
-        expect(seen[1]!.script).toBe("/usr/local/bin/k3s kubectl apply -f -");
-        expect(seen[1]!.stdin).toContain("image: registry.lan/busybox:1.37");
-        expect(scripts[2]).toBe("/usr/local/bin/k3s kubectl -n k3s-over-usb-doctor rollout status ds/nettest --timeout=42s");
+        expect(scripts[1]).toBe("/usr/local/bin/k3s kubectl delete namespace k3s-over-usb-doctor --ignore-not-found --wait=true --timeout=42s");
+        expect(seen[2]!.script).toBe("/usr/local/bin/k3s kubectl apply -f -");
+        expect(seen[2]!.stdin).toContain("image: registry.lan/busybox:1.37");
+        expect(scripts[3]).toBe("/usr/local/bin/k3s kubectl -n k3s-over-usb-doctor rollout status ds/nettest --timeout=42s");
         // Pods in node order; each pings all three addresses, then the LAN gateway.
         const pings = scripts.filter((s) => s.includes("ping"));
         expect(pings).toHaveLength(3);
@@ -138,6 +139,17 @@ describe("the cluster proof", () => {
             "4 of 9 pod pairs do not answer; cut off from the other nodes: one6t: check flannel (VXLAN 8472/udp over each node's flannel-iface) and the phones' firewall (pmOS's forward chain must pass cni0 and flannel.1)",
             "pods on one6t cannot reach the LAN gateway 192.168.100.1: check the laptop's NAT for their links (nat column) and the phones' forward chain",
         ]);
+    });
+
+    it("a pod the probe cannot run in is named, with kubectl's answer", async () => {
+        const { client } = realCluster((script) => {
+            if (script.includes("exec nettest-c") && script.includes("ping")) {
+                return { code: 1, stderr: 'error: unable to upgrade connection: container not found ("nettest")\n' };
+            }
+            return undefined;
+        });
+        const proof = await proveCluster(client, household, { image: "busybox:1.37", deadline: 5 });
+        expect(proof.problems![0]).toBe('could not run the probe in the nettest pod on one62: error: unable to upgrade connection: container not found ("nettest")');
     });
 
     it("pods not ready by the deadline: says so with the pods' state, and still deletes everything", async () => {

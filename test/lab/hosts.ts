@@ -55,12 +55,14 @@ export class LabHosts {
 
 /**
  * lab/lab.sh SUBCOMMAND ARGS, failing the test on error. The tests run inside the operator's network
- * namespace; the lab is driven from the machine's own, which tools/test.sh names in K3OU_ROOT_NETNS.
+ * namespace; the lab is driven from the machine's own, which tools/test.sh names in K3OU_ROOT_NETNS
+ * (/proc/PID/ns/net). Its mount namespace too: `ip netns exec` mounted a sysfs of its own, without
+ * the cgroup hierarchies the lab puts every host process into.
  */
 export function lab(...args: string[]): string {
     const rootNetns = process.env["K3OU_ROOT_NETNS"];
     const r = rootNetns
-        ? spawnSync("nsenter", [`--net=${rootNetns}`, "bash", labScript, ...args], { encoding: "utf8" })
+        ? spawnSync("nsenter", [`--net=${rootNetns}`, `--mount=${rootNetns.replace(/\/net$/, "/mnt")}`, "bash", labScript, ...args], { encoding: "utf8" })
         : spawnSync("bash", [labScript, ...args], { encoding: "utf8" });
     if (r.status !== 0) {
         throw new Error(`lab ${args.join(" ")} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
