@@ -68,9 +68,11 @@ cmd_up() {
 	# The lab's disks live in memory: the machine's disk is mounted with
 	# discard, which makes creating and deleting thousands of small files
 	# (a copy of /etc per host) slow. Hosts keep their disks across reboots;
-	# `down` throws everything away anyway.
+	# `down` throws everything away anyway. The size is a cap, not a reservation:
+	# a host with the lab's k3s installed holds about 0.7 GB (the binary and the
+	# air-gap images, staged and installed, and containerd's unpacked images).
 	if [ -z "${K3OU_LAB_STATE_ON_DISK:-}" ]; then
-		mount -t tmpfs -o mode=0700,size=4g k3ou-lab-state "$STATE_DIR"
+		mount -t tmpfs -o "mode=0700,size=$((1024 + 800 * (n + 1)))m" k3ou-lab-state "$STATE_DIR"
 	fi
 	mkdir -p "$STATE_DIR/operator" "$STATE_DIR/dtb"
 	cg_plan >"$STATE_DIR/cgroups"

@@ -89,7 +89,7 @@ measure_proof() {
 measure_memory() {
   local host total
   for host in laptop $(bash lab/lab.sh status --json | jq -r '.phones[].name'); do
-    total=$(bash lab/lab.sh pids "$host" | while read -r pid; do awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null; done | awk '{ s += $1 } END { printf "%.0f", s / 1024 }')
+    total=$(bash lab/lab.sh pids "$host" | while read -r pid; do awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true; done | awk '{ s += $1 } END { printf "%.0f", s / 1024 }')
     printf '%-8s %-10s %8s MB resident (%s)\n' "$phones" "memory" "$total" "$host"
   done | awk -v phones="$phones" '
     # With many phones: the laptop, two phones, and the average over every host.
