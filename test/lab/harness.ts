@@ -64,7 +64,7 @@ export async function converge(build: () => void): Promise<Executed[]> {
                     if (args.type === "command:remote:Command") {
                         const inputs = unsecret(args.inputs) as Record<string, any>;
                         const endpoint = endpointOf(inputs["connection"]);
-                        const result = await run(endpoint, inputs["create"], inputs["stdin"]);
+                        const result = await dial(() => run(endpoint, inputs["create"], inputs["stdin"]));
                         executed.push({ name: args.name, endpoint, create: inputs["create"], delete: inputs["delete"], stdin: inputs["stdin"], result });
                         if (result.code !== 0) {
                             failures.push(`${args.name} exited ${result.code}:\n${result.stderr}`);
@@ -79,7 +79,7 @@ export async function converge(build: () => void): Promise<Executed[]> {
                         if (typeof local !== "string") {
                             throw new Error(`${args.name}: only a FileAsset source is run against the lab, not ${JSON.stringify(inputs["source"])}`);
                         }
-                        await copyFile(endpointOf(inputs["connection"]), local, inputs["remotePath"]);
+                        await dial(() => copyFile(endpointOf(inputs["connection"]), local, inputs["remotePath"]));
                     } else if (args.type === "random:index/randomPassword:RandomPassword") {
                         // Stable per name across converges, as the engine keeps it in state.
                         const known = passwords.get(args.name) ?? randomBytes(24).toString("hex");
@@ -119,6 +119,34 @@ export async function converge(build: () => void): Promise<Executed[]> {
         throw new StepFailed(failures.join("\n\n"));
     }
     return executed;
+}
+
+/**
+ * The mock monitor starts every ready step at once, and sshd refuses connections beyond its
+ * MaxStartups (10 unauthenticated by default) by resetting them: at most six sessions at a time,
+ * and a reset before the session starts is dialled again, as the command provider does.
+ */
+const sessions = { active: 0, waiting: [] as Array<() => void> };
+async function dial<T>(f: () => Promise<T>): Promise<T> {
+    while (sessions.active >= 6) {
+        await new Promise<void>((resolve) => sessions.waiting.push(resolve));
+    }
+    sessions.active++;
+    try {
+        for (let attempt = 1; ; attempt++) {
+            try {
+                return await f();
+            } catch (e) {
+                if (attempt >= 5 || !/ECONNRESET|Connection lost before handshake/.test(String(e))) {
+                    throw e;
+                }
+                await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+            }
+        }
+    } finally {
+        sessions.active--;
+        sessions.waiting.shift()?.();
+    }
 }
 
 /** Runs the recorded create commands again, in the same order (a step's second run). */
