@@ -9,7 +9,7 @@ import { PmosNode } from "./components/pmos-node";
 import { UsbLink } from "./components/usb-link";
 import { attribute, runChecks } from "./doctor/run";
 import { parseHousehold } from "./household/model";
-import { loadManifest } from "./manifests/source";
+import { checkMetallbVersion, loadManifest, loadManifestOffline } from "./manifests/source";
 
 // Reads the household from the stack's config, validates all of it before anything is registered,
 // and wires the components into one graph: links and NAT, then the server, then each phone's node,
@@ -18,6 +18,13 @@ import { loadManifest } from "./manifests/source";
 const stack = pulumi.getStack();
 const config = new pulumi.Config();
 const household = parseHousehold(config.requireObject<unknown>("household"), `Pulumi.${stack}.yaml, k3s-over-usb:household`);
+// MetalLB's manifest is checked here, before any resource is registered, whenever it can be had
+// offline (vendored, local or cached copies); one that must be fetched is checked when it arrives.
+const metallbWhere = `Pulumi.${stack}.yaml, k3s-over-usb:household: metallb`;
+const metallbManifest = household.metallb === null ? undefined : loadManifestOffline(household.metallb.manifest, `${metallbWhere}.manifest`, process.cwd());
+if (household.metallb !== null && metallbManifest !== undefined) {
+    checkMetallbVersion(metallbManifest, household.metallb.version, metallbWhere);
+}
 const privateKey = config.requireSecret("sshPrivateKey");
 const stepChecks = new Checks(true);
 const access = new Access(household, privateKey, stepChecks);
@@ -47,7 +54,14 @@ const metallb =
                   kubeconfig: server.kubeconfig,
                   laptop: access.laptop(),
                   clusterIdentifier: `k3s-over-usb-${laptop.name}`,
-                  manifest: pulumi.output(loadManifest(household.metallb.manifest, "metallb.manifest", process.cwd())),
+                  manifest:
+                      metallbManifest ??
+                      pulumi.output(
+                          loadManifest(household.metallb.manifest, `${metallbWhere}.manifest`, process.cwd()).then((text) => {
+                              checkMetallbVersion(text, household.metallb!.version, metallbWhere);
+                              return text;
+                          }),
+                      ),
               },
               { dependsOn: [server, ...phones.map((p) => p.agent)] },
           );

@@ -1,7 +1,8 @@
+import * as fs from "fs";
 import * as http from "http";
 import type { Client } from "ssh2";
 import { renderCommand, shellQuote } from "../hosts/command";
-import type { Household } from "../household/model";
+import type { Household, MetalLb } from "../household/model";
 import { nettestManifest, nettestNamespace } from "../manifests/nettest";
 import { exec } from "../ops/ssh";
 import type { ClusterProof } from "./report";
@@ -10,19 +11,42 @@ import { hostAccess } from "./run";
 // The cluster proof, run with kubectl on the laptop over the doctor's laptop connection: the nettest
 // DaemonSet on every node, the pod-to-pod ping matrix, each pod's way out to the LAN gateway (through
 // the phones' and the laptop's NAT), DNS from a pod, and the LoadBalancer VIP fetched from here (the
-// operator's machine is on the LAN). Everything is deleted afterwards.
+// operator's machine is on the LAN), whose ARP answer must come from the laptop's LAN MAC: a phone
+// that wins MetalLB's L2 election has no LAN, and the VIP goes dead. Everything is deleted afterwards.
 
 export interface ProofOptions {
     readonly image: string;
     /** Seconds to wait for the pods, and for the VIP. */
     readonly deadline: number;
+    /** GETs / on port 80 of an address from this machine; the body, or a rejection. */
+    readonly fetchPage?: (address: string, timeoutMs: number) => Promise<string>;
+    /** The MAC this machine's neighbour table holds for an address, if it has a complete entry. */
+    readonly arpLookup?: (address: string) => string | undefined;
+}
+
+/** Linux's neighbour table (/proc/net/arp of this network namespace); undefined where there is none. */
+export function procNetArp(address: string): string | undefined {
+    let text: string;
+    try {
+        text = fs.readFileSync("/proc/net/arp", "utf8");
+    } catch {
+        return undefined;
+    }
+    for (const line of text.split("\n").slice(1)) {
+        const [ip, , flags, mac] = line.trim().split(/\s+/);
+        // Flags 0x2 is a complete entry; an incomplete one (no answer) has the all-zero MAC.
+        if (ip === address && flags !== undefined && (parseInt(flags, 16) & 0x2) !== 0) {
+            return mac?.toLowerCase();
+        }
+    }
+    return undefined;
 }
 
 async function onLaptop(client: Client, household: Household, script: string, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
     return exec(client, renderCommand(hostAccess(household, household.laptop.name), "doctor", script, {}), stdin);
 }
 
-function fetchFrom(address: string, timeoutMs: number): Promise<string> {
+export function fetchFrom(address: string, timeoutMs: number): Promise<string> {
     return new Promise((resolve, reject) => {
         const req = http.get({ host: address, port: 80, path: "/", timeout: timeoutMs }, (res) => {
             let body = "";
@@ -58,29 +82,66 @@ export async function proveCluster(client: Client, household: Household, o: Proo
     const ns = nettestNamespace;
     const problems: string[] = [];
     const manifest = nettestManifest({ image: o.image, loadBalancer: household.metallb !== null });
+    // A node whose kubelet stopped reporting (cable out, phone off, agent down) keeps its pod in the
+    // DaemonSet's count forever, and a pod there never finishes terminating (no kubelet confirms it).
+    let notReady: string[] = [];
+    const forceOffNotReady = async () => {
+        for (const n of notReady) {
+            await onLaptop(client, household, `${kubectl} -n ${ns} delete pods --field-selector spec.nodeName=${n} --grace-period=0 --force --ignore-not-found`);
+        }
+    };
     try {
+        // Such a node is named, and the cluster is proven on the others.
+        const nodeTable = await onLaptop(client, household, `${kubectl} get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}'`);
+        notReady = nodeTable.stdout
+            .trim()
+            .split("\n")
+            .map((l) => l.split(" "))
+            .filter((f) => f.length === 2 && f[1] !== "True")
+            .map(([name]) => name!);
+        await forceOffNotReady();
         // A namespace still terminating from an earlier run would take the new pods down with it.
         await onLaptop(client, household, `${kubectl} delete namespace ${ns} --ignore-not-found --wait=true --timeout=${o.deadline}s`);
         const applied = await onLaptop(client, household, `${kubectl} apply -f -`, manifest);
         if (applied.code !== 0) {
             return { status: "fail", problems: [`applying the nettest DaemonSet failed: ${applied.stderr.trim()}`] };
         }
-        const rolled = await onLaptop(client, household, `${kubectl} -n ${ns} rollout status ds/nettest --timeout=${o.deadline}s`);
-        if (rolled.code !== 0) {
-            const pods = await onLaptop(client, household, `${kubectl} -n ${ns} get pods -o wide`);
-            return {
-                status: "fail",
-                problems: [`the nettest pods were not ready within ${o.deadline} s (image ${o.image}; set --image to one your nodes can pull):\n${pods.stdout}`],
-            };
+        for (const n of notReady) {
+            problems.push(`node ${n} is not Ready: its kubelet has stopped reporting (cable out, powered off, or its k3s service down); the proof below covers the other nodes`);
         }
-        const listed = await onLaptop(client, household, `${kubectl} -n ${ns} get pods -o jsonpath='{range .items[*]}{.metadata.name} {.spec.nodeName} {.status.podIP}{"\\n"}{end}'`);
-        const pods = listed.stdout
-            .trim()
-            .split("\n")
-            .map((l) => l.split(" "))
-            .filter((f) => f.length === 3)
-            .map(([name, node, ip]) => ({ name: name!, node: node!, ip: ip! }))
-            .sort((a, b) => a.node.localeCompare(b.node));
+        const podsQuery = `${kubectl} -n ${ns} get pods -o jsonpath='{range .items[*]}{.metadata.name} {.spec.nodeName} {.status.podIP} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}'`;
+        const readPods = async () =>
+            (await onLaptop(client, household, podsQuery)).stdout
+                .trim()
+                .split("\n")
+                .map((l) => l.split(" "))
+                .filter((f) => f.length >= 3 && !notReady.includes(f[1]!))
+                .map(([name, node, ip, ready]) => ({ name: name!, node: node!, ip: ip!, ready: ready === "True" }))
+                .sort((a, b) => a.node.localeCompare(b.node));
+        const notReadyInTime = () => onLaptop(client, household, `${kubectl} -n ${ns} get pods -o wide`).then((pods) => ({
+            status: "fail" as const,
+            problems: [...problems, `the nettest pods were not ready within ${o.deadline} s (image ${o.image}; set --image to one your nodes can pull):\n${pods.stdout}`],
+        }));
+        let pods: Array<{ name: string; node: string; ip: string; ready: boolean }>;
+        if (notReady.length === 0) {
+            const rolled = await onLaptop(client, household, `${kubectl} -n ${ns} rollout status ds/nettest --timeout=${o.deadline}s`);
+            if (rolled.code !== 0) {
+                return notReadyInTime();
+            }
+            pods = await readPods();
+        } else {
+            const until = Date.now() + o.deadline * 1000;
+            for (;;) {
+                pods = await readPods();
+                if (pods.length > 0 && pods.every((p) => p.ready)) {
+                    break;
+                }
+                if (Date.now() > until) {
+                    return notReadyInTime();
+                }
+                await new Promise((resolve) => setTimeout(resolve, 2000));
+            }
+        }
         const gateway = household.laptop.lan.gateway;
         const ips = [...pods.map((p) => p.ip), gateway].join(" ");
         const probe = `for ip in ${ips}; do if ping -c 1 -W 2 "$ip" >/dev/null 2>&1; then echo ok; else echo FAIL; fi; done`;
@@ -117,35 +178,93 @@ export async function proveCluster(client: Client, household: Household, o: Proo
         if (dns === "FAIL") {
             problems.push("DNS from a pod does not resolve kubernetes.default: check CoreDNS (k3s kubectl -n kube-system get pods)");
         }
-        let loadBalancer: ClusterProof["loadBalancer"] = { status: "not-configured" };
-        if (household.metallb !== null) {
-            let address = "";
-            const until = Date.now() + o.deadline * 1000;
-            while (address === "" && Date.now() < until) {
-                const r = await onLaptop(client, household, `${kubectl} -n ${ns} get svc nettest-lb -o jsonpath='{.status.loadBalancer.ingress[0].ip}'`);
-                address = r.stdout.trim();
-                if (address === "") {
-                    await new Promise((resolve) => setTimeout(resolve, 1000));
-                }
-            }
-            let ok = false;
-            if (address !== "") {
-                ok = await fetchFrom(address, 5000).then(
-                    (body) => body.startsWith("nettest "),
-                    () => false,
-                );
-            }
-            loadBalancer = { address: address || "(none assigned)", status: ok ? "ok" : "FAIL" };
-            if (!ok) {
-                problems.push(
-                    address === ""
-                        ? `MetalLB assigned no address from ${household.metallb.pool.addresses} within ${o.deadline} s`
-                        : `the VIP ${address} does not answer from here: check that the speaker runs on ${household.metallb.speakerNode} and announces on ${household.metallb.l2.interface}`,
-                );
-            }
-        }
+        const loadBalancer = household.metallb === null ? ({ status: "not-configured" } as const) : await proveVip(client, household, household.metallb, o, problems);
         return { status: problems.length === 0 ? "ok" : "fail", nodes: pods.map((p) => p.node), matrix, egress, dns, loadBalancer, problems };
     } finally {
+        await forceOffNotReady().catch(() => undefined);
         await onLaptop(client, household, `${kubectl} delete namespace ${ns} --wait=false --ignore-not-found`).catch(() => undefined);
     }
+}
+
+/** The speaker's and controller's events on the nettest Service: who announces, and what failed. */
+async function vipEvents(client: Client, household: Household): Promise<{ announcedFrom?: string; failures: string[] }> {
+    const r = await onLaptop(
+        client,
+        household,
+        `/usr/local/bin/k3s kubectl -n ${nettestNamespace} get events --field-selector involvedObject.kind=Service,involvedObject.name=nettest-lb --sort-by=.lastTimestamp -o jsonpath='{range .items[*]}{.type}|{.reason}|{.message}{"\\n"}{end}'`,
+    );
+    let announcedFrom: string | undefined;
+    const failures: string[] = [];
+    for (const line of r.stdout.trim().split("\n")) {
+        const [type, reason, message] = line.split("|");
+        const node = /announcing from node "([^"]+)"/.exec(message ?? "");
+        if (reason === "nodeAssigned" && node) {
+            announcedFrom = node[1];
+        } else if (type === "Warning" && message !== undefined && !failures.includes(`${reason}: ${message}`)) {
+            failures.push(`${reason}: ${message}`);
+        }
+    }
+    return { announcedFrom, failures };
+}
+
+/**
+ * The VIP of the nettest Service, fetched from here, and who answered ARP for it: the laptop's LAN
+ * MAC, from the speaker on the laptop, or a named cause.
+ */
+async function proveVip(client: Client, household: Household, metallb: MetalLb, o: ProofOptions, problems: string[]): Promise<NonNullable<ClusterProof["loadBalancer"]>> {
+    const fetchPage = o.fetchPage ?? fetchFrom;
+    const arpLookup = o.arpLookup ?? procNetArp;
+    const laptopMac = household.laptop.lan.mac.toLowerCase();
+    const pin = `pin the L2Advertisement ${metallb.l2.name} to the laptop (nodeSelectors kubernetes.io/hostname: ${metallb.speakerNode}, interfaces: [${metallb.l2.interface}]); \`pulumi up --refresh\` restores it`;
+    let address = "";
+    const until = Date.now() + o.deadline * 1000;
+    while (address === "" && Date.now() < until) {
+        const r = await onLaptop(client, household, `/usr/local/bin/k3s kubectl -n ${nettestNamespace} get svc nettest-lb -o jsonpath='{.status.loadBalancer.ingress[0].ip}'`);
+        address = r.stdout.trim();
+        if (address === "") {
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+        }
+    }
+    if (address === "") {
+        const { failures } = await vipEvents(client, household);
+        problems.push(
+            `MetalLB assigned no address from ${metallb.pool.addresses} within ${o.deadline} s${failures.length > 0 ? ` (${failures.join("; ")})` : ""}: check k3s kubectl -n metallb-system get pods,ipaddresspools on the laptop`,
+        );
+        return { address: "(none assigned)", status: "FAIL" };
+    }
+    // The speaker needs a moment after the address is assigned: a few tries before calling it dead.
+    let served = false;
+    for (let i = 0; i < 5 && !served; i++) {
+        served = await fetchPage(address, 3000).then(
+            (body) => body.startsWith("nettest "),
+            () => false,
+        );
+        if (!served) {
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+        }
+    }
+    const answeredBy = arpLookup(address);
+    const { announcedFrom, failures } = await vipEvents(client, household);
+    const fromPhone = announcedFrom !== undefined && announcedFrom !== metallb.speakerNode ? announcedFrom : undefined;
+    const byLaptop = answeredBy === undefined ? undefined : answeredBy === laptopMac;
+    const ok = served && byLaptop !== false && fromPhone === undefined;
+    if (!ok) {
+        if (fromPhone !== undefined) {
+            problems.push(
+                `the VIP ${address} is announced from ${fromPhone}, not ${metallb.speakerNode}: a phone won MetalLB's L2 election and has no ${metallb.l2.interface} on the LAN${failures.length > 0 ? ` (${failures.join("; ")})` : ""}; fix: ${pin}`,
+            );
+        } else if (byLaptop === false) {
+            problems.push(`the VIP ${address} is answered (ARP) by ${answeredBy}, not the laptop's LAN MAC ${laptopMac}: another host claims it; fix: ${pin}, and keep the pool's addresses free on the LAN`);
+        } else {
+            problems.push(
+                `the VIP ${address} does not answer from here${failures.length > 0 ? ` (${failures.join("; ")})` : ""}: check that the speaker runs on ${metallb.speakerNode} (k3s kubectl -n metallb-system get pods -o wide) and announces on ${metallb.l2.interface}`,
+            );
+        }
+    }
+    return {
+        address,
+        status: ok ? "ok" : "FAIL",
+        ...(announcedFrom !== undefined ? { announcedFrom } : {}),
+        arp: answeredBy === undefined ? "not seen" : answeredBy === laptopMac ? `${answeredBy} (${household.laptop.name} ${household.laptop.lan.interface})` : answeredBy,
+    };
 }

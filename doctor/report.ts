@@ -13,7 +13,13 @@ export interface ClusterProof {
     readonly dns?: "ok" | "FAIL";
     /** From the nettest pod on each node (in `nodes` order) to the LAN gateway: the way out through NAT. */
     readonly egress?: { readonly gateway: string; readonly results: string[] };
-    readonly loadBalancer?: { readonly address: string; readonly status: "ok" | "FAIL" } | { readonly status: "not-configured" };
+    /**
+     * The VIP fetched from here; `announcedFrom` is the node MetalLB's speaker announces it from,
+     * `arp` the MAC that answered ARP for it here ("not seen" without a complete neighbour entry).
+     */
+    readonly loadBalancer?:
+        | { readonly address: string; readonly status: "ok" | "FAIL"; readonly announcedFrom?: string; readonly arp?: string }
+        | { readonly status: "not-configured" };
     readonly problems?: string[];
 }
 
@@ -128,7 +134,11 @@ export function renderText(report: Report, plan: readonly PlannedCheck[], driftC
             }
             if (c.loadBalancer) {
                 lines.push(
-                    c.loadBalancer.status === "not-configured" ? "LoadBalancer: MetalLB is not configured (metallb: null)" : `LoadBalancer VIP ${c.loadBalancer.address} from here: ${c.loadBalancer.status}`,
+                    c.loadBalancer.status === "not-configured"
+                        ? "LoadBalancer: MetalLB is not configured (metallb: null)"
+                        : `LoadBalancer VIP ${c.loadBalancer.address} from here: ${c.loadBalancer.status}` +
+                              (c.loadBalancer.announcedFrom !== undefined ? `, announced from ${c.loadBalancer.announcedFrom}` : "") +
+                              (c.loadBalancer.arp !== undefined ? `, ARP answered by ${c.loadBalancer.arp}` : ""),
                 );
             }
             for (const p of c.problems ?? []) {

@@ -140,7 +140,7 @@ const k3sSchema = z.strictObject({
 });
 
 const metallbVersion = z.string().regex(/^v\d+\.\d+\.\d+$/, {
-    error: "pinned-version|pin an exact MetalLB release such as v0.14.9",
+    error: "pinned-version|pin an exact MetalLB release such as v0.15.2",
 });
 
 const metallbSchema = z.strictObject({

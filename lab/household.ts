@@ -60,7 +60,7 @@ function gadgetMac(name: string, index: number): string {
 }
 
 /** The household config (the value of k3s-over-usb:household) for the running lab. */
-export function labHousehold(status: LabStatus, metallbManifest: string): Record<string, unknown> {
+export function labHousehold(status: LabStatus): Record<string, unknown> {
     const prefix = status.lan.cidr.split("/")[1];
     return {
         laptop: {
@@ -93,8 +93,13 @@ export function labHousehold(status: LabStatus, metallbManifest: string): Record
             source: { kind: "official" },
         },
         metallb: {
-            version: "v0.14.9",
-            manifest: { path: metallbManifest, sha256: "951065e85692aa106f1bb5d5a487d9306154923a794ab1d82122881cbaf588e4" },
+            // As Pulumi.homelab.yaml pins it; served offline from manifests/upstream by its digest. The
+            // lab's air-gap images carry this version's controller and speaker (lab/k3s/build.sh).
+            version: "v0.15.2",
+            manifest: {
+                url: "https://raw.githubusercontent.com/metallb/metallb/v0.15.2/config/manifests/metallb-native.yaml",
+                sha256: "a1b04c376fb39c93265f551fe23716a3ae6e09b790edb3bf257d3fc784c35a18",
+            },
             pool: { name: "homelab-pool", addresses: "192.168.100.200-192.168.100.220" },
             l2: { name: "homelab-l2" },
         },

@@ -9,6 +9,8 @@
 #   lab.sh reboot HOST            reboot one host (keeps its disk)
 #   lab.sh reflash PHONE          back to day zero (new host key), then boot
 #   lab.sh kernel-upgrade PHONE   stock DTBs over /boot/dtbs, then mkinitfs
+#   lab.sh unplug PHONE           pull its USB cable (the phone runs on, on battery)
+#   lab.sh plug PHONE             plug it back in (the laptop enumerates it anew)
 #   lab.sh exec HOST -- CMD...    run a command inside a host, as root
 #   lab.sh pids HOST              every process of a host (its pods included)
 #
@@ -26,7 +28,7 @@ LAB_DIR=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 . "$LAB_DIR/lib/hosts.sh"
 
 usage() {
-	sed -n '6,17p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '6,19p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-2}"
 }
 
@@ -69,10 +71,11 @@ cmd_up() {
 	# discard, which makes creating and deleting thousands of small files
 	# (a copy of /etc per host) slow. Hosts keep their disks across reboots;
 	# `down` throws everything away anyway. The size is a cap, not a reservation:
-	# a host with the lab's k3s installed holds about 0.7 GB (the binary and the
-	# air-gap images, staged and installed, and containerd's unpacked images).
+	# a host with the lab's k3s installed holds about 1 GB (the binary and the
+	# air-gap images with MetalLB's, staged and installed, and containerd's
+	# unpacked images).
 	if [ -z "${K3OU_LAB_STATE_ON_DISK:-}" ]; then
-		mount -t tmpfs -o "mode=0700,size=$((1024 + 800 * (n + 1)))m" k3ou-lab-state "$STATE_DIR"
+		mount -t tmpfs -o "mode=0700,size=$((1024 + 1100 * (n + 1)))m" k3ou-lab-state "$STATE_DIR"
 	fi
 	mkdir -p "$STATE_DIR/operator" "$STATE_DIR/dtb"
 	cg_plan >"$STATE_DIR/cgroups"
@@ -340,6 +343,59 @@ cmd_reflash() {
 	log "reflash: $phone is back at day zero (new host key: $(host_key "$phone"))"
 }
 
+# The laptop's end of a phone's cable, found by the hardware alias lab.sh gave it: "NAME" in NS.
+cable_end() { # ns phone
+	link_table "$1" | awk -F'\t' -v want="phone=$2" '$2 ~ /^k3ou-hw/ { n = split($2, f, " "); for (i = 1; i <= n; i++) if (f[i] == want) { print $1; exit } }'
+}
+
+# Unplugged, the laptop's USB NIC disappears; the phone (on battery) keeps its gadget usb0, with
+# no carrier and its address. The laptop's end waits in the drawer namespace, down, so that
+# plugging back is the same gadget (same MAC) enumerated anew under a fresh kernel name.
+cmd_unplug() {
+	[ $# -eq 1 ] || die "usage: lab.sh unplug PHONE"
+	need_root unplug
+	need_root_ns
+	load_conf
+	local phone name drawer=${NS_PREFIX}drawer
+	phone=$(host_arg "$1")
+	[ "$phone" != laptop ] || die "unplug: only phones hang on a cable"
+	host_running "$phone" || die "$phone is not running"
+	name=$(cable_end "${NS_PREFIX}laptop" "$phone")
+	[ -n "$name" ] || die "$phone: no cable in the laptop (already unplugged? lab.sh plug $phone)"
+	ns_exists "$drawer" || ip netns add "$drawer"
+	ip -n "${NS_PREFIX}laptop" link set dev "$name" down
+	ip -n "${NS_PREFIX}laptop" link set dev "$name" netns "$drawer"
+	log "unplug: $phone's cable is out (the laptop's $name is gone)"
+}
+
+cmd_plug() {
+	[ $# -eq 1 ] || die "usage: lab.sh plug PHONE"
+	need_root plug
+	need_root_ns
+	load_conf
+	local phone name kname drawer=${NS_PREFIX}drawer
+	phone=$(host_arg "$1")
+	[ "$phone" != laptop ] || die "plug: only phones hang on a cable"
+	host_running "$phone" || die "$phone is not running"
+	name=""
+	ns_exists "$drawer" && name=$(cable_end "$drawer" "$phone")
+	[ -n "$name" ] || die "$phone: its cable is not unplugged"
+	# shellcheck disable=SC2317,SC2329 # run through with_link_lock
+	replug() {
+		kname=$(alloc_kernel_name usb)
+		ip -n "$drawer" link set dev "$name" name "$kname"
+		ip -n "$drawer" link set dev "$kname" netns "${NS_PREFIX}laptop"
+		echo "$kname"
+	}
+	kname=$(with_link_lock replug) || die "$phone: could not plug its cable back in"
+	echo "$kname" >"$(runtime_dir "$phone")/usb-kernel-name"
+	if host_running laptop; then
+		in_host laptop /usr/bin/python3 /usr/lib/k3ou-lab/standins/laptop/lab-hotplug add "$kname" >>"$(runtime_dir laptop)/boot.log" 2>&1 ||
+			log "$phone: the laptop's udev/networkd stand-in failed on $kname (see $(runtime_dir laptop)/boot.log)"
+	fi
+	log "plug: $phone's cable is back in (the laptop enumerated it as $kname)"
+}
+
 cmd_kernel_upgrade() {
 	[ $# -eq 1 ] || die "usage: lab.sh kernel-upgrade PHONE"
 	need_root kernel-upgrade
@@ -405,6 +461,8 @@ main() {
 	reboot) cmd_reboot "$@" ;;
 	reflash) cmd_reflash "$@" ;;
 	kernel-upgrade) cmd_kernel_upgrade "$@" ;;
+	unplug) cmd_unplug "$@" ;;
+	plug) cmd_plug "$@" ;;
 	exec) cmd_exec "$@" ;;
 	pids) cmd_pids "$@" ;;
 	-h | --help | help) usage 0 ;;

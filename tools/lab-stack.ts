@@ -1,5 +1,5 @@
 // Writes the `lab` stack's config (Pulumi.lab.yaml) from the running lab: its hosts, users and host
-// keys, the lab's k3s and its images on the air-gap path. Keys the engine owns in that file
+// keys, the lab's k3s and its images (MetalLB's among them) on the air-gap path. Keys the engine owns in that file
 // (encryptionsalt, secrets already set) are kept.
 // Usage: ts-node tools/lab-stack.ts K3S_DIR INSTALL_SCRIPT [STACK]   (STACK defaults to "lab";
 // K3S_DIR is lab/k3s/build.sh's output: k3s and k3s-airgap-images-amd64.tar)
@@ -15,8 +15,7 @@ if (k3sDir === undefined || installScript === undefined) {
     process.exit(2);
 }
 const root = path.join(__dirname, "..");
-const manifest = path.join(root, "..", "shared", "data", "metallb", "metallb-native-v0.14.9.yaml");
-const household = labHousehold(labStatus(), manifest);
+const household = labHousehold(labStatus());
 household["k3s"] = {
     ...(household["k3s"] as object),
     // The lab's k3s is built for the machine's own architecture, which the phones share here.
@@ -27,8 +26,6 @@ household["k3s"] = {
         images: { amd64: path.resolve(k3sDir, "k3s-airgap-images-amd64.tar"), arm64: path.resolve(k3sDir, "k3s-airgap-images-amd64.tar") },
     },
 };
-// The stand-in serves no Kubernetes API for MetalLB's resources: the lab stack leaves MetalLB out.
-household["metallb"] = null;
 parseHousehold(household, "the lab's household");
 
 const file = path.join(root, `Pulumi.${stack}.yaml`);

@@ -54,7 +54,7 @@ else
   if bash lab/k3s/test.sh; then echo "1 passed, 0 failed" > "$results/lab-k3s-go.txt"; else echo "0 passed, 1 failed" > "$results/lab-k3s-go.txt"; lab_rc=1; fi
 
   # Each file starts from a fresh day-zero lab.
-  for suite in steps k3s engine doctor cluster; do
+  for suite in steps k3s engine doctor cluster faults; do
     bash lab/lab.sh up >/dev/null
     K3OU_ROOT_NETNS=/proc/$$/ns/net ip netns exec k3ou-operator \
       npx vitest run --project lab "test/lab/$suite.test.ts" --reporter=default --reporter=json --outputFile="$results/lab-$suite.json" || lab_rc=1

@@ -93,7 +93,9 @@ service_running() {
 }
 if ! service_running; then
 	case $init in
-	openrc) rc-service "$service" start >/dev/null ;;
+	# A service whose supervisor was killed is "crashed" to OpenRC, which then refuses to start it
+	# ("already started"): zap forgets that state first.
+	openrc) rc-service "$service" zap >/dev/null 2>&1 || true; rc-service "$service" start >/dev/null ;;
 	systemd) systemctl start "$service" ;;
 	esac
 fi

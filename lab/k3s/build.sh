@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the lab's k3s and what a cluster needs besides it, from the Go module proxy:
 #   build.sh OUT_DIR VERSION  ->  OUT_DIR/k3s, OUT_DIR/coredns, OUT_DIR/pause,
+#                                 OUT_DIR/metallb-controller, OUT_DIR/metallb-speaker,
 #                                 OUT_DIR/k3s-airgap-images-amd64.tar
 # VERSION is the k3s version the household pins (e.g. v1.35.5+k3s1): the install step compares
 # `k3s --version` with it, so the binary must report exactly that. The Kubernetes inside is the
@@ -84,11 +85,11 @@ newer_source() {
 	} | head -n 1
 }
 
-# build_go NAME PACKAGE LDFLAGS: builds PACKAGE into OUT_DIR/NAME.
+# build_go NAME PACKAGE LDFLAGS [MODULE_DIR]: builds PACKAGE into OUT_DIR/NAME.
 build_go() {
-	local name=$1 pkg=$2 ldflags=$3 start=$SECONDS tmp
+	local name=$1 pkg=$2 ldflags=$3 dir=${4:-$src} start=$SECONDS tmp
 	newtmp "$name"
-	(cd "$src" && "$go" build -ldflags "-s -w $ldflags" -o "$tmp" "$pkg")
+	(cd "$dir" && "$go" build -ldflags "-s -w $ldflags" -o "$tmp" "$pkg")
 	chmod 755 "$tmp"
 	mv -f "$tmp" "$out/$name"
 	echo "build.sh: built $out/$name in $((SECONDS - start)) s"
@@ -114,14 +115,28 @@ else
 	build_go pause ./cmd/pause ""
 fi
 
+# MetalLB's controller and speaker, from their own module (lab/metallb): MetalLB builds against
+# other Kubernetes libraries than the launcher. Its version there is the one the lab's household pins.
+mlsrc=$(cd "$src/../metallb" && pwd)
+metallb_version=$(cd "$mlsrc" && "$go" list -m -f '{{.Version}}' go.universe.tf/metallb)
+for part in controller speaker; do
+	art=$out/metallb-$part
+	if [ -x "$art" ] && [ -z "$(find "$mlsrc" -maxdepth 1 \( -name go.mod -o -name go.sum \) -newer "$art" -print)" ] &&
+		[ ! "$src/build.sh" -nt "$art" ]; then
+		echo "build.sh: $art is up to date (MetalLB $metallb_version)"
+	else
+		build_go "metallb-$part" "go.universe.tf/metallb/$part" "" "$mlsrc"
+	fi
+done
+
 # The tarball is rebuilt only when what goes into it changed; a rebuilt binary with the same bytes
 # (the builds are reproducible) does not count.
 images=$out/k3s-airgap-images-amd64.tar
 inputs=$out/.k3s-airgap-images-amd64.inputs
 want=$(
 	cd "$src"
-	echo "coredns tag ${coredns_version#v}"
-	sha256sum "$out/pause" "$out/coredns" "$busybox" cmd/mkimages/*.go go.mod
+	echo "coredns tag ${coredns_version#v}, metallb tag $metallb_version"
+	sha256sum "$out/pause" "$out/coredns" "$out/metallb-controller" "$out/metallb-speaker" "$busybox" cmd/mkimages/*.go go.mod
 )
 if [ -f "$images" ] && [ "$(cat "$inputs" 2>/dev/null)" = "$want" ]; then
 	echo "build.sh: $images is up to date"
@@ -130,7 +145,8 @@ else
 	newtmp images
 	tar=$tmp
 	(cd "$src" && "$go" run ./cmd/mkimages -o "$tar" -pause "$out/pause" -coredns "$out/coredns" \
-		-coredns-tag "${coredns_version#v}" -busybox "$busybox")
+		-coredns-tag "${coredns_version#v}" -busybox "$busybox" \
+		-metallb-controller "$out/metallb-controller" -metallb-speaker "$out/metallb-speaker" -metallb-tag "$metallb_version")
 	chmod 644 "$tar"
 	newtmp inputs
 	echo "$want" >"$tmp"

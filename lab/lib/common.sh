@@ -60,7 +60,7 @@ ns_exists() { [ -e "/run/netns/$1" ]; }
 # tools on the machine may use the same k3ou- prefix.
 lab_namespaces() { # phone names...
 	local p
-	for p in lan router operator laptop pristine "$@"; do
+	for p in lan router operator laptop pristine drawer "$@"; do
 		printf '%s%s\n' "$NS_PREFIX" "$p"
 	done
 }
@@ -73,7 +73,7 @@ existing_lab_namespaces() {
 		[ -e "$f" ] || continue
 		n=${f##*/}
 		case ${n#"$NS_PREFIX"} in
-		lan | router | operator | laptop | pristine | one6t | one62 | one61 | phone[0-9][0-9]) echo "$n" ;;
+		lan | router | operator | laptop | pristine | drawer | one6t | one62 | one61 | phone[0-9][0-9]) echo "$n" ;;
 		esac
 	done
 }

@@ -1,7 +1,6 @@
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
-import { homelabConfig, repoRoot } from "../fixtures";
+import { homelabConfig } from "../fixtures";
 import { edges, installMocks, mockPrivateKey, mockToken, recordEdges, registered, unexpected, unwrap } from "./mocks";
 
 // The homelab stack's whole graph under Pulumi mocks: what is registered, under which parent, in
@@ -11,7 +10,6 @@ type Program = typeof import("../../index");
 let program: Program;
 
 beforeAll(async () => {
-    process.env["K3OU_MANIFEST_DIRS"] = path.join(repoRoot, "..", "shared", "data", "metallb");
     installMocks();
     const config = homelabConfig();
     pulumi.runtime.setAllConfig(

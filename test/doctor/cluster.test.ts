@@ -7,8 +7,8 @@ import { homelabHousehold } from "../fixtures";
 
 // The cluster proof's own logic, with the laptop's shell answered by a script of kubectl outputs:
 // what it asks for, in which order, how it reads the answers, and that it always cleans up. The
-// lab's k3s runs no pods, so this is where the matrix and DNS paths are exercised; against a real
-// cluster they have not run yet (see the issue's closing note). The LoadBalancer fetch is not here.
+// real cluster runs them in test/lab/cluster.test.ts; here every branch of the reading is pinned,
+// the VIP's fetch and this machine's neighbour table given by the test.
 
 type Answer = { code?: number; stdout?: string; stderr?: string };
 
@@ -86,10 +86,11 @@ describe("the cluster proof", () => {
             ["ok", "ok", "ok"],
         ]);
         const scripts = seen.map((s) => s.script);
-        expect(scripts[1]).toBe("/usr/local/bin/k3s kubectl delete namespace k3s-over-usb-doctor --ignore-not-found --wait=true --timeout=42s");
-        expect(seen[2]!.script).toBe("/usr/local/bin/k3s kubectl apply -f -");
-        expect(seen[2]!.stdin).toContain("image: registry.lan/busybox:1.37");
-        expect(scripts[3]).toBe("/usr/local/bin/k3s kubectl -n k3s-over-usb-doctor rollout status ds/nettest --timeout=42s");
+        expect(scripts[1]).toMatch(/^\/usr\/local\/bin\/k3s kubectl get nodes -o jsonpath=/);
+        expect(scripts[2]).toBe("/usr/local/bin/k3s kubectl delete namespace k3s-over-usb-doctor --ignore-not-found --wait=true --timeout=42s");
+        expect(seen[3]!.script).toBe("/usr/local/bin/k3s kubectl apply -f -");
+        expect(seen[3]!.stdin).toContain("image: registry.lan/busybox:1.37");
+        expect(scripts[4]).toBe("/usr/local/bin/k3s kubectl -n k3s-over-usb-doctor rollout status ds/nettest --timeout=42s");
         // Pods in node order; each pings all three addresses, then the LAN gateway.
         const pings = scripts.filter((s) => s.includes("ping"));
         expect(pings).toHaveLength(3);
@@ -167,5 +168,100 @@ describe("the cluster proof", () => {
         expect(proof.problems![0]).toContain("the nettest pods were not ready within 7 s (image busybox:1.37; set --image to one your nodes can pull)");
         expect(proof.problems![0]).toContain("ErrImagePull");
         expect(seen.at(-1)!.script).toContain("delete namespace k3s-over-usb-doctor");
+    });
+
+    it("a node that is not Ready is named, and the proof runs on the pods of the others", async () => {
+        const { client, seen } = realCluster((script) => {
+            if (script.includes("get nodes")) {
+                return { stdout: "k3master True\none62 Unknown\none6t True\n" };
+            }
+            if (script.includes("get pods -o jsonpath")) {
+                return { stdout: "nettest-a k3master 10.42.0.5 True\nnettest-b one6t 10.42.1.7 True\nnettest-c one62 10.42.2.3 True\n" };
+            }
+            if (script.includes("exec nettest-") && script.includes("ping")) {
+                return { stdout: "ok\nok\nok\n" };
+            }
+            return undefined;
+        });
+        const proof = await proveCluster(client, household, { image: "busybox:1.37", deadline: 5 });
+        expect(proof.status).toBe("fail");
+        expect(proof.nodes).toEqual(["k3master", "one6t"]);
+        expect(proof.matrix).toEqual([
+            ["ok", "ok"],
+            ["ok", "ok"],
+        ]);
+        expect(proof.problems).toEqual([
+            "node one62 is not Ready: its kubelet has stopped reporting (cable out, powered off, or its k3s service down); the proof below covers the other nodes",
+        ]);
+        // No rollout wait: the DaemonSet counts the pod of the node that is gone. Its pods (of this
+        // run and any earlier one) are deleted by force, before and after: no kubelet confirms it.
+        expect(seen.some((x) => x.script.includes("rollout status"))).toBe(false);
+        const force = "/usr/local/bin/k3s kubectl -n k3s-over-usb-doctor delete pods --field-selector spec.nodeName=one62 --grace-period=0 --force --ignore-not-found";
+        const scripts = seen.map((x) => x.script);
+        expect(scripts.indexOf(force)).toBeLessThan(scripts.findIndex((x) => x.includes("delete namespace")));
+        expect(scripts.at(-2)).toBe(force);
+    });
+
+    describe("the VIP", () => {
+        const withLb = parseHousehold(homelabHousehold(), "test");
+        const laptopMac = "9c:69:d3:4a:f4:a9";
+
+        function lbCluster(address: string, events: string) {
+            return realCluster((script) => {
+                if (script.includes("get svc nettest-lb")) {
+                    return { stdout: address };
+                }
+                if (script.includes("get events")) {
+                    return { stdout: events };
+                }
+                return undefined;
+            });
+        }
+
+        it("fetched from here, announced from the laptop, ARP answered by the laptop's LAN MAC: ok", async () => {
+            const { client, seen } = lbCluster("192.168.100.200", 'Normal|IPAllocated|Assigned IP ["192.168.100.200"]\nNormal|nodeAssigned|announcing from node "k3master" with protocol "layer2"\n');
+            const fetched: string[] = [];
+            const proof = await proveCluster(client, withLb, {
+                image: "busybox:1.37",
+                deadline: 5,
+                fetchPage: (a) => (fetched.push(a), Promise.resolve("nettest one62\n")),
+                arpLookup: (a) => (a === "192.168.100.200" ? laptopMac : undefined),
+            });
+            expect(proof.problems).toEqual([]);
+            expect(proof.loadBalancer).toEqual({ address: "192.168.100.200", status: "ok", announcedFrom: "k3master", arp: `${laptopMac} (k3master wan0)` });
+            expect(fetched).toEqual(["192.168.100.200"]);
+            expect(seen.find((x) => x.script.includes("get events"))!.script).toContain("--field-selector involvedObject.kind=Service,involvedObject.name=nettest-lb");
+        });
+
+        it("a phone won the L2 election: the VIP is dead, the doctor names the phone and the missing pin", async () => {
+            const { client } = lbCluster(
+                "192.168.100.200",
+                'Normal|nodeAssigned|announcing from node "one62" with protocol "layer2"\nWarning|announceFailed|the interfaces specified by LB IP "192.168.100.200" doesn\'t exist in assigned node "one62" with protocol "layer2"\n',
+            );
+            const proof = await proveCluster(client, withLb, { image: "busybox:1.37", deadline: 5, fetchPage: () => Promise.reject(new Error("no route")), arpLookup: () => undefined });
+            expect(proof.status).toBe("fail");
+            expect(proof.loadBalancer).toEqual({ address: "192.168.100.200", status: "FAIL", announcedFrom: "one62", arp: "not seen" });
+            expect(proof.problems).toEqual([
+                'the VIP 192.168.100.200 is announced from one62, not k3master: a phone won MetalLB\'s L2 election and has no wan0 on the LAN (announceFailed: the interfaces specified by LB IP "192.168.100.200" doesn\'t exist in assigned node "one62" with protocol "layer2"); fix: pin the L2Advertisement homelab-l2 to the laptop (nodeSelectors kubernetes.io/hostname: k3master, interfaces: [wan0]); `pulumi up --refresh` restores it',
+            ]);
+        });
+
+        it("served, but ARP answered by another MAC: another host claims the VIP", async () => {
+            const { client } = lbCluster("192.168.100.200", "");
+            const proof = await proveCluster(client, withLb, { image: "busybox:1.37", deadline: 5, fetchPage: () => Promise.resolve("nettest k3master"), arpLookup: () => "16:26:d6:df:e9:bb" });
+            expect(proof.loadBalancer).toMatchObject({ status: "FAIL", arp: "16:26:d6:df:e9:bb" });
+            expect(proof.problems![0]).toMatch(/^the VIP 192\.168\.100\.200 is answered \(ARP\) by 16:26:d6:df:e9:bb, not the laptop's LAN MAC 9c:69:d3:4a:f4:a9/);
+        });
+
+        it("no address assigned: says so with MetalLB's own warning, within the deadline", async () => {
+            const { client } = lbCluster("", 'Warning|AllocationFailed|Failed to allocate IP for "k3s-over-usb-doctor/nettest-lb": no available IPs\n');
+            const started = Date.now();
+            const proof = await proveCluster(client, withLb, { image: "busybox:1.37", deadline: 1, fetchPage: () => Promise.resolve("x"), arpLookup: () => undefined });
+            expect(Date.now() - started).toBeLessThan(5000);
+            expect(proof.loadBalancer).toEqual({ address: "(none assigned)", status: "FAIL" });
+            expect(proof.problems).toEqual([
+                'MetalLB assigned no address from 192.168.100.200-192.168.100.220 within 1 s (AllocationFailed: Failed to allocate IP for "k3s-over-usb-doctor/nettest-lb": no available IPs): check k3s kubectl -n metallb-system get pods,ipaddresspools on the laptop',
+            ]);
+        });
     });
 });

@@ -256,7 +256,7 @@ export const rows: ReadonlyArray<Row> = [
             h.metallb.version = "latest";
         },
         expected: [
-            "metallb.version: is not a pinned version [pinned-version]; value latest; fix: pin an exact MetalLB release such as v0.14.9",
+            "metallb.version: is not a pinned version [pinned-version]; value latest; fix: pin an exact MetalLB release such as v0.15.2",
         ],
     },
     {

@@ -18,7 +18,6 @@ import { labK3sDir } from "./stack";
 // token, node password), real kubelets underneath.
 
 const repo = path.join(__dirname, "..", "..");
-const manifest = path.join(repo, "..", "shared", "data", "metallb", "metallb-native-v0.14.9.yaml");
 const k3sDir = labK3sDir();
 
 let household: Household;
@@ -26,7 +25,7 @@ let hosts: LabHosts;
 let executed: Executed[];
 
 function labHouseholdWithK3s(): Household {
-    const h = labHousehold(labStatus(), manifest);
+    const h = labHousehold(labStatus());
     const images = `${k3sDir}/k3s-airgap-images-amd64.tar`;
     h["k3s"] = {
         ...(h["k3s"] as object),

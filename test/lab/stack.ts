@@ -54,6 +54,11 @@ export class LabStack {
         }
     }
 
+    /** The stack's household as its config file holds it now. */
+    household(): any {
+        return (parse(fs.readFileSync(this.file, "utf8")) as { config: Record<string, any> }).config["k3s-over-usb:household"];
+    }
+
     editHousehold(edit: (h: any) => void): void {
         const doc = parse(fs.readFileSync(this.file, "utf8")) as { config: Record<string, any> };
         edit(doc.config["k3s-over-usb:household"]);

@@ -14,7 +14,6 @@ import { LabHosts, lab } from "./hosts";
 // through the laptop, in the graph's order, against a fresh day-zero lab; the assertions look at
 // the hosts themselves (addresses, routes, rulesets, device-tree bytes, pings), not at what was sent.
 
-const manifest = path.join(__dirname, "..", "..", "..", "shared", "data", "metallb", "metallb-native-v0.14.9.yaml");
 let household: Household;
 let hosts: LabHosts;
 let executed: Executed[];
@@ -42,7 +41,7 @@ async function expectConvergedNetwork(): Promise<void> {
 }
 
 beforeAll(async () => {
-    household = parseHousehold(labHousehold(labStatus(), manifest), "lab stack");
+    household = parseHousehold(labHousehold(labStatus()), "lab stack");
     hosts = new LabHosts(household);
     const access = new Access(household, hosts.privateKey);
     executed = await converge(() => build(household, access));

@@ -1,7 +1,11 @@
 // Command mkimages writes the lab's air-gap images tarball: the images a k3s cluster needs before
 // it can pull anything, made from local binaries because nothing can be pulled here.
 //
-//	mkimages -o k3s-airgap-images-amd64.tar -pause PAUSE -coredns COREDNS -coredns-tag 1.14.7 -busybox BUSYBOX
+//	mkimages -o k3s-airgap-images-amd64.tar -pause PAUSE -coredns COREDNS -coredns-tag 1.14.7 -busybox BUSYBOX \
+//		-metallb-controller CONTROLLER -metallb-speaker SPEAKER -metallb-tag v0.15.2
+//
+// MetalLB is not part of k3s: its images ride in the same tarball because the lab's household pins
+// MetalLB too and nothing can pull quay.io/metallb here.
 //
 // The format is `docker save`'s (manifest.json with RepoTags, one config and one uncompressed layer
 // tarball per image), which is what k3s's own k3s-airgap-images-amd64.tar is and what
@@ -60,18 +64,55 @@ func main() {
 	coredns := flag.String("coredns", "", "static coredns binary")
 	corednsTag := flag.String("coredns-tag", "", "CoreDNS version the binary was built from, without v (e.g. 1.14.7)")
 	busybox := flag.String("busybox", "/bin/busybox", "static busybox binary (Debian's busybox-static)")
+	var ml metallb
+	flag.StringVar(&ml.controller, "metallb-controller", "", "static MetalLB controller binary")
+	flag.StringVar(&ml.speaker, "metallb-speaker", "", "static MetalLB speaker binary")
+	flag.StringVar(&ml.tag, "metallb-tag", "", "MetalLB version the binaries were built from (e.g. v0.15.2)")
 	flag.Parse()
-	if *out == "" || *pause == "" || *coredns == "" || *corednsTag == "" || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: mkimages -o OUT.tar -pause PAUSE -coredns COREDNS -coredns-tag X.Y.Z [-busybox BUSYBOX]")
+	some, all := ml.controller != "" || ml.speaker != "" || ml.tag != "", ml.controller != "" && ml.speaker != "" && ml.tag != ""
+	if *out == "" || *pause == "" || *coredns == "" || *corednsTag == "" || flag.NArg() > 0 || some && !all {
+		fmt.Fprintln(os.Stderr, "usage: mkimages -o OUT.tar -pause PAUSE -coredns COREDNS -coredns-tag X.Y.Z [-busybox BUSYBOX]"+
+			" [-metallb-controller C -metallb-speaker S -metallb-tag vX.Y.Z]")
 		os.Exit(2)
 	}
-	if err := run(*out, *pause, *coredns, *corednsTag, *busybox); err != nil {
+	if err := run(*out, *pause, *coredns, *corednsTag, *busybox, ml); err != nil {
 		fmt.Fprintf(os.Stderr, "mkimages: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(out, pause, coredns, corednsTag, busybox string) error {
+// metallb names MetalLB's binaries; all empty leaves MetalLB's images out.
+type metallb struct {
+	controller, speaker, tag string
+}
+
+// images are MetalLB's two images as its native manifest names them, laid out like upstream's
+// distroless ones: the binary at the root, a passwd with nobody (the controller runs as 65534), /tmp.
+func (m metallb) images() []image {
+	if m.tag == "" {
+		return nil
+	}
+	base := []file{
+		{name: "etc", mode: 0o755, dir: true},
+		{name: "etc/passwd", mode: 0o644, data: []byte("root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n")},
+		{name: "etc/group", mode: 0o644, data: []byte("root:x:0:\nnogroup:x:65534:\n")},
+		{name: "tmp", mode: 0o1777, dir: true},
+	}
+	return []image{
+		{
+			tag:        "quay.io/metallb/controller:" + m.tag,
+			files:      append([]file{{name: "controller", mode: 0o755, source: m.controller}}, base...),
+			entrypoint: []string{"/controller"},
+		},
+		{
+			tag:        "quay.io/metallb/speaker:" + m.tag,
+			files:      append([]file{{name: "speaker", mode: 0o755, source: m.speaker}}, base...),
+			entrypoint: []string{"/speaker"},
+		},
+	}
+}
+
+func run(out, pause, coredns, corednsTag, busybox string, ml metallb) error {
 	bb, err := busyboxImage(busybox)
 	if err != nil {
 		return err
@@ -98,6 +139,7 @@ func run(out, pause, coredns, corednsTag, busybox string) error {
 		},
 		bb,
 	}
+	images = append(images, ml.images()...)
 
 	f, err := os.Create(out)
 	if err != nil {
