@@ -1,5 +1,7 @@
-// IPv4 and MAC arithmetic for address planning. Plain functions over numbers, no dependencies, so
-// validation can reason about /30 links, the LAN, and the cluster's CIDRs exactly.
+// IPv4 and MAC arithmetic for address planning. Plain functions over numbers (parsing by Node's own
+// net.isIPv4), so validation can reason about /30 links, the LAN, and the cluster's CIDRs exactly.
+
+import { isIPv4 } from "net";
 
 export interface Cidr {
     /** Network address as an unsigned 32-bit number. */
@@ -7,19 +9,15 @@ export interface Cidr {
     readonly prefix: number;
 }
 
-const ipv4Pattern = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
-/** Parses dotted-quad IPv4; undefined when malformed. */
+/** Parses dotted-quad IPv4 (Node's own parser: each part 0-255, no leading zeros); undefined when malformed. */
 export function parseIpv4(text: string): number | undefined {
-    const m = ipv4Pattern.exec(text);
-    if (!m) {
+    if (!isIPv4(text)) {
         return undefined;
     }
-    const octets = m.slice(1).map(Number);
-    if (octets.some((o) => o > 255) || m.slice(1).some((o) => o.length > 1 && o.startsWith("0"))) {
-        return undefined;
-    }
-    return octets.reduce((acc, o) => acc * 256 + o, 0);
+    return text
+        .split(".")
+        .map(Number)
+        .reduce((acc, o) => acc * 256 + o, 0);
 }
 
 export function formatIpv4(value: number): string {

@@ -118,6 +118,7 @@ const typeNames: Record<string, string> = {
 const ruleProblems: Record<string, string> = {
     "dns-label": "is not a DNS label",
     ipv4: "is not an IPv4 address",
+    port: "is not a TCP port",
     cidr: "is not an IPv4 network",
     mac: "is not a MAC address",
     "host-key": "is not an SSH public host key",

@@ -5,7 +5,8 @@ import { deviceProfiles } from "../hosts/pmos/devices";
 
 // Rules that relate fields to each other. They read the raw config defensively, so that they still
 // report what they can when other parts of the config are malformed: the user sees every problem at
-// once. A rule whose inputs do not parse stays silent; the shape check already reports those.
+// once. A rule whose inputs do not parse stays silent: the shape check parses every address with the
+// same functions (address.ts) and reports those. Defaulted values take part in every rule.
 
 type Raw = Record<string, unknown>;
 
@@ -78,16 +79,13 @@ export function checkRules(raw: unknown): Issue[] {
     const lanAddr = str(lan["address"]);
     const lanNet = lanAddr === undefined ? undefined : addr.parseCidr(lanAddr, false);
     const laptopIp = lanAddr === undefined ? undefined : addr.parseIpv4(lanAddr.split("/")[0] ?? "");
-    if (lanAddr !== undefined && lanNet === undefined) {
-        add("laptop.lan.address", "cidr", lanAddr, "is not an address with a prefix", "write it as 192.168.100.52/24");
-    }
     const gatewayText = str(lan["gateway"]);
     const gateway = gatewayText === undefined ? undefined : addr.parseIpv4(gatewayText);
-    if (gatewayText !== undefined && gateway === undefined) {
-        add("laptop.lan.gateway", "ipv4", gatewayText, "is not an IPv4 address", "write the router's address, e.g. 192.168.100.1");
-    }
     if (lanNet && gateway !== undefined && !addr.cidrContains(lanNet, gateway)) {
         add("laptop.lan.gateway", "gateway-outside-lan", gatewayText, `is not inside the LAN ${addr.formatCidr(lanNet)}`, "use the router's address on the laptop's LAN");
+    }
+    if (gateway !== undefined && laptopIp !== undefined && gateway === laptopIp) {
+        add("laptop.lan.gateway", "gateway-is-laptop", gatewayText, "is the laptop's own address", "use the router's address; the laptop routes the phones, not the LAN");
     }
     const lanMac = str(lan["mac"])?.toLowerCase();
     if (lanMac && addr.isMac(lanMac) && addr.isMulticastMac(lanMac)) {
@@ -106,6 +104,9 @@ export function checkRules(raw: unknown): Issue[] {
         const text = str(k3s[key]) ?? fallback;
         const c = addr.parseCidr(text);
         if (c === undefined) {
+            if (addr.parseCidr(text, false) === undefined) {
+                continue; // not an IPv4 network at all: the shape check reports it
+            }
             add(`k3s.${key}`, "cidr-network", text, "is not a network address with prefix", "write the network's first address, e.g. 10.42.0.0/16");
             continue;
         }
@@ -219,9 +220,24 @@ export function checkRules(raw: unknown): Issue[] {
                         );
                     }
                 }
-                const laptopEnd = str(link["laptop"]);
-                if (laptopEnd !== undefined && laptopEnd === str(link["phone"])) {
-                    add(`${at}.link.phone`, "link-pair", laptopEnd, "is the same address as the laptop end", "the phone takes the other usable address of the /30");
+                // The ends as the model will have them, defaults included.
+                const laptopGiven = str(link["laptop"]);
+                const phoneGiven = str(link["phone"]);
+                const laptopEnd = laptopGiven ?? addr.formatIpv4(first);
+                const phoneEnd = phoneGiven ?? addr.formatIpv4(second);
+                if (laptopEnd === phoneEnd) {
+                    if (laptopGiven !== undefined && phoneGiven !== undefined) {
+                        add(`${at}.link.phone`, "link-pair", phoneEnd, "is the same address as the laptop end", "the phone takes the other usable address of the /30");
+                    } else {
+                        const [path, other, otherDefault] = phoneGiven !== undefined ? ["phone", "laptop", "first"] : ["laptop", "phone", "second"];
+                        add(
+                            `${at}.link.${path}`,
+                            "link-pair",
+                            path === "phone" ? phoneEnd : laptopEnd,
+                            `is the address the ${other} end defaults to (the /30's ${otherDefault} usable address)`,
+                            `set link.${other} to ${laptopEnd === addr.formatIpv4(first) ? addr.formatIpv4(second) : addr.formatIpv4(first)} too, or leave both ends out`,
+                        );
+                    }
                 }
             }
         }
@@ -247,10 +263,16 @@ export function checkRules(raw: unknown): Issue[] {
         const pool = obj(metallb["pool"]);
         const rangeText = str(pool["addresses"]);
         const range = rangeText === undefined ? undefined : addr.parseRange(rangeText);
-        if (rangeText !== undefined && range === undefined) {
-            add("metallb.pool.addresses", "pool-range", rangeText, "is not a valid range (first must not exceed last)", "write FIRST-LAST, e.g. 192.168.100.200-192.168.100.220");
-        }
         if (range && lanNet) {
+            const broadcast = addr.lastAddress(lanNet);
+            for (const [ip, what] of [
+                [lanNet.network, "network"],
+                [broadcast, "broadcast"],
+            ] as const) {
+                if (ip >= range[0] && ip <= range[1]) {
+                    add("metallb.pool.addresses", "pool-network-broadcast", rangeText, `contains the LAN's ${what} address ${addr.formatIpv4(ip)}`, "keep the pool between the LAN's first and last host addresses");
+                }
+            }
             if (!addr.cidrContains(lanNet, range[0]) || !addr.cidrContains(lanNet, range[1])) {
                 add("metallb.pool.addresses", "pool-outside-lan", rangeText, `is not inside the LAN ${addr.formatCidr(lanNet)}`, "pick free addresses on the laptop's LAN (MetalLB L2 answers ARP there)");
             }

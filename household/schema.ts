@@ -1,4 +1,6 @@
+import { utils as sshUtils } from "ssh2";
 import { z } from "zod";
+import { parseCidr, parseIpv4, parseRange } from "./address";
 
 // The shape of the household as the stack config spells it. Shape only: rules that relate fields to
 // each other (overlaps, pairs, ranges) live in rules.ts, and both report through issues.ts.
@@ -11,18 +13,35 @@ const dnsLabel = z
         error: "dns-label|use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
     });
 
-const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, { error: "ipv4|write a dotted-quad IPv4 address such as 192.168.100.52" });
-const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, { error: "cidr|write an IPv4 network such as 10.0.1.0/30" });
+// Addresses are parsed (address.ts, on Node's net.isIPv4), never matched by pattern alone: a value
+// that does not parse is reported here, so no later rule has to skip it.
+const ipv4 = z.string().refine((t) => parseIpv4(t) !== undefined, {
+    error: "ipv4|write a dotted-quad IPv4 address such as 192.168.100.52 (each part 0-255, no leading zeros)",
+});
+const cidr = z.string().refine((t) => parseCidr(t, false) !== undefined, { error: "cidr|write an IPv4 network such as 10.0.1.0/30" });
 const mac = z
     .string()
     .transform((s) => s.toLowerCase())
     .pipe(z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, { error: "mac|write six hex pairs separated by ':', e.g. 02:50:4d:06:00:01" }));
+const hostKeyTypes = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa"];
+
+/** A public host key that ssh2 itself parses, of a type the connection accepts, its type word matching its blob. */
+function isHostKey(text: string): boolean {
+    const key = sshUtils.parseKey(text);
+    return !(key instanceof Error) && !key.isPrivateKey() && hostKeyTypes.includes(key.type) && text.startsWith(`${key.type} `);
+}
+
+// Pasted as ssh-keyscan or a .pub file prints it: "TYPE BASE64", a comment after it is dropped.
 const hostKey = z
     .string()
-    .regex(/^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/, {
-        error: "host-key|paste the host's public key as 'TYPE BASE64' (ssh-keyscan HOST prints it; drop the host name column)",
-    });
-const port = z.number().int().min(1).max(65535);
+    .transform((s) => s.trim().split(/\s+/).slice(0, 2).join(" "))
+    .pipe(
+        z.string().refine(isHostKey, {
+            error: "host-key|paste the host's public key as 'TYPE BASE64' (ssh-keyscan HOST or /etc/ssh/ssh_host_ed25519_key.pub prints it; a comment after it is fine)",
+        }),
+    );
+const portFix = "port|write a TCP port from 1 to 65535 (sshd listens on 22 unless told otherwise)";
+const port = z.number().int({ error: portFix }).min(1, { error: portFix }).max(65535, { error: portFix });
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, { error: "sha256|write the 64 lowercase hex digits of the file's SHA-256" });
 
 // ID_PATH as udev's path_id builtin prints it: the controller, "usb-0" (the bus number is always 0),
@@ -56,7 +75,7 @@ const laptopSchema = z.strictObject({
         interface: z.string().min(1),
         mac,
         /** Address with prefix, e.g. 192.168.100.52/24. */
-        address: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, {
+        address: z.string().refine((t) => parseCidr(t, false) !== undefined, {
             error: "cidr|write the address with its prefix, e.g. 192.168.100.52/24",
         }),
         gateway: ipv4,
@@ -149,8 +168,8 @@ const metallbSchema = z.strictObject({
     pool: z.strictObject({
         name: dnsLabel,
         /** First-last, e.g. 192.168.100.200-192.168.100.220. */
-        addresses: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}-\d{1,3}(\.\d{1,3}){3}$/, {
-            error: "pool-range|write the pool as FIRST-LAST, e.g. 192.168.100.200-192.168.100.220",
+        addresses: z.string().refine((t) => parseRange(t) !== undefined, {
+            error: "pool-range|write the pool as FIRST-LAST, e.g. 192.168.100.200-192.168.100.220 (first not above last)",
         }),
     }),
     l2: z.strictObject({

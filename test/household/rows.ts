@@ -6,6 +6,12 @@ export interface Row {
     readonly expected: ReadonlyArray<string>;
 }
 
+const ipv4Fix = "write a dotted-quad IPv4 address such as 192.168.100.52 (each part 0-255, no leading zeros)";
+const hostKeyFix = "paste the host's public key as 'TYPE BASE64' (ssh-keyscan HOST or /etc/ssh/ssh_host_ed25519_key.pub prints it; a comment after it is fine)";
+const portFix = "write a TCP port from 1 to 65535 (sshd listens on 22 unless told otherwise)";
+/** A real ed25519 public key blob (another host's), for keys that are well formed but wrong. */
+const ed25519Blob = "AAAAC3NzaC1lZDI1NTE5AAAAIAs4Xxyu260KEKwrmtIx0smmyPVyQ2O63odIq534/kor";
+
 export const rows: ReadonlyArray<Row> = [
     {
         rule: "duplicate-name",
@@ -319,7 +325,7 @@ export const rows: ReadonlyArray<Row> = [
             h.phones[2].ssh.hostKey = "AAAAC3NzaC1lZDI1NTE5AAAAIFh3";
         },
         expected: [
-            "phones[2].ssh.hostKey: is not an SSH public host key [host-key]; value AAAAC3NzaC1lZDI1NTE5AAAAIFh3; fix: paste the host's public key as 'TYPE BASE64' (ssh-keyscan HOST prints it; drop the host name column)",
+            `phones[2].ssh.hostKey: is not an SSH public host key [host-key]; value AAAAC3NzaC1lZDI1NTE5AAAAIFh3; fix: ${hostKeyFix}`,
         ],
     },
     {
@@ -349,5 +355,156 @@ export const rows: ReadonlyArray<Row> = [
             "k3s.source.binaries.arm64: is required: the phones run arm64 agents [missing-binary]; value (missing); fix: point it at k3s-arm64 from the same release",
         ],
     },
-
+    {
+        rule: "ipv4-octet-range",
+        mutate: (h) => {
+            h.phones[0].link.phone = "10.0.1.300";
+        },
+        expected: [`phones[0].link.phone: is not an IPv4 address [ipv4]; value 10.0.1.300; fix: ${ipv4Fix}`],
+    },
+    {
+        rule: "ipv4-leading-zero",
+        mutate: (h) => {
+            h.phones[0].link.laptop = "10.0.1.01";
+        },
+        expected: [`phones[0].link.laptop: is not an IPv4 address [ipv4]; value 10.0.1.01; fix: ${ipv4Fix}`],
+    },
+    {
+        rule: "link-pair-defaulted-laptop",
+        mutate: (h) => {
+            h.phones[0].link = { subnet: "10.0.1.0/30", phone: "10.0.1.1" };
+        },
+        expected: [
+            "phones[0].link.phone: is the address the laptop end defaults to (the /30's first usable address) [link-pair]; value 10.0.1.1; fix: set link.laptop to 10.0.1.2 too, or leave both ends out",
+        ],
+    },
+    {
+        rule: "link-pair-defaulted-phone",
+        mutate: (h) => {
+            h.phones[0].link = { subnet: "10.0.1.0/30", laptop: "10.0.1.2" };
+        },
+        expected: [
+            "phones[0].link.laptop: is the address the phone end defaults to (the /30's second usable address) [link-pair]; value 10.0.1.2; fix: set link.phone to 10.0.1.1 too, or leave both ends out",
+        ],
+    },
+    {
+        rule: "dns-ipv4",
+        mutate: (h) => {
+            h.laptop.lan.dns = ["1.1.1.1", "999.1.1.1"];
+        },
+        expected: [`laptop.lan.dns[1]: is not an IPv4 address [ipv4]; value 999.1.1.1; fix: ${ipv4Fix}`],
+    },
+    {
+        rule: "gateway-ipv4",
+        mutate: (h) => {
+            h.laptop.lan.gateway = "192.168.100.256";
+        },
+        expected: [`laptop.lan.gateway: is not an IPv4 address [ipv4]; value 192.168.100.256; fix: ${ipv4Fix}`],
+    },
+    {
+        rule: "gateway-is-laptop",
+        mutate: (h) => {
+            h.laptop.lan.gateway = "192.168.100.52";
+        },
+        expected: ["laptop.lan.gateway: is the laptop's own address [gateway-is-laptop]; value 192.168.100.52; fix: use the router's address; the laptop routes the phones, not the LAN"],
+    },
+    {
+        rule: "lan-address-prefix",
+        mutate: (h) => {
+            h.laptop.lan.address = "192.168.100.52/33";
+        },
+        expected: ["laptop.lan.address: is not an IPv4 network [cidr]; value 192.168.100.52/33; fix: write the address with its prefix, e.g. 192.168.100.52/24"],
+    },
+    {
+        rule: "cluster-cidr-prefix",
+        mutate: (h) => {
+            h.k3s.clusterCidr = "10.42.0.0/40";
+        },
+        expected: ["k3s.clusterCidr: is not an IPv4 network [cidr]; value 10.42.0.0/40; fix: write an IPv4 network such as 10.0.1.0/30"],
+    },
+    {
+        rule: "host-key-truncated",
+        mutate: (h) => {
+            h.phones[0].ssh.hostKey = "ssh-ed25519 AAAA";
+        },
+        expected: [`phones[0].ssh.hostKey: is not an SSH public host key [host-key]; value ssh-ed25519 AAAA; fix: ${hostKeyFix}`],
+    },
+    {
+        rule: "host-key-made-up",
+        mutate: (h) => {
+            h.phones[0].ssh.hostKey = "ssh-ed25519 QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=";
+        },
+        expected: [`phones[0].ssh.hostKey: is not an SSH public host key [host-key]; value ssh-ed25519 QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=; fix: ${hostKeyFix}`],
+    },
+    {
+        rule: "host-key-type-mismatch",
+        mutate: (h) => {
+            h.laptop.ssh.hostKey = `ssh-rsa ${ed25519Blob}`;
+        },
+        expected: [`laptop.ssh.hostKey: is not an SSH public host key [host-key]; value ssh-rsa ${ed25519Blob}; fix: ${hostKeyFix}`],
+    },
+    {
+        rule: "port-zero",
+        mutate: (h) => {
+            h.laptop.ssh.port = 0;
+        },
+        expected: [`laptop.ssh.port: is not a TCP port [port]; value 0; fix: ${portFix}`],
+    },
+    {
+        rule: "port-above-65535",
+        mutate: (h) => {
+            h.phones[0].ssh.port = 70000;
+        },
+        expected: [`phones[0].ssh.port: is not a TCP port [port]; value 70000; fix: ${portFix}`],
+    },
+    {
+        rule: "port-fraction",
+        mutate: (h) => {
+            h.phones[1].ssh.port = 22.5;
+        },
+        expected: [`phones[1].ssh.port: is not a TCP port [port]; value 22.5; fix: ${portFix}`],
+    },
+    {
+        rule: "pool-network-address",
+        mutate: (h) => {
+            h.metallb.pool.addresses = "192.168.100.0-192.168.100.0";
+        },
+        expected: [
+            "metallb.pool.addresses: contains the LAN's network address 192.168.100.0 [pool-network-broadcast]; value 192.168.100.0-192.168.100.0; fix: keep the pool between the LAN's first and last host addresses",
+        ],
+    },
+    {
+        rule: "pool-broadcast-address",
+        mutate: (h) => {
+            h.metallb.pool.addresses = "192.168.100.250-192.168.100.255";
+        },
+        expected: [
+            "metallb.pool.addresses: contains the LAN's broadcast address 192.168.100.255 [pool-network-broadcast]; value 192.168.100.250-192.168.100.255; fix: keep the pool between the LAN's first and last host addresses",
+        ],
+    },
+    {
+        rule: "pool-reversed",
+        mutate: (h) => {
+            h.metallb.pool.addresses = "192.168.100.220-192.168.100.200";
+        },
+        expected: [
+            "metallb.pool.addresses: is not an address range [pool-range]; value 192.168.100.220-192.168.100.200; fix: write the pool as FIRST-LAST, e.g. 192.168.100.200-192.168.100.220 (first not above last)",
+        ],
+    },
+    {
+        rule: "pool-octet-range",
+        mutate: (h) => {
+            h.metallb.pool.addresses = "192.168.100.200-192.168.100.300";
+        },
+        expected: [
+            "metallb.pool.addresses: is not an address range [pool-range]; value 192.168.100.200-192.168.100.300; fix: write the pool as FIRST-LAST, e.g. 192.168.100.200-192.168.100.220 (first not above last)",
+        ],
+    },
+    {
+        rule: "duplicate-mac-case",
+        mutate: (h) => {
+            h.phones[1].gadgetHostMac = h.phones[0].gadgetHostMac.toUpperCase();
+        },
+        expected: ["phones[1].gadgetHostMac: is also phones[0].gadgetHostMac [duplicate-mac]; value 16:26:d6:df:e9:bb; fix: give each phone its own gadget MAC"],
+    },
 ];

@@ -37,6 +37,30 @@ describe("household validation", () => {
         expect(found.map((l) => l.split(":")[0])).toEqual(["k3s.version", "metallb.pool.addresses", "phones[1].link.subnet", "phones[2].gadgetHostMac"]);
     });
 
+    it("the table covers at least thirty bad households, each rule once", () => {
+        expect(rows.length).toBeGreaterThanOrEqual(30);
+        expect(new Set(rows.map((r) => r.rule)).size).toBe(rows.length);
+    });
+
+    it("a host key pasted with its comment is accepted, and the model keeps TYPE BASE64 only", () => {
+        const h = homelabHousehold();
+        const key = h.phones[0].ssh.hostKey as string;
+        h.phones[0].ssh.hostKey = `  ${key}   root@one6t (pasted from the .pub file)\n`;
+        expect(problems(h)).toEqual([]);
+        expect(parseHousehold(h, "test").phones[0]!.ssh.hostKey).toBe(key);
+    });
+
+    it("several problems of every kind in one household are all reported in one run", () => {
+        const h = homelabHousehold();
+        h.phones[0].link.phone = "10.0.1.300";
+        h.phones[1].link = { subnet: "10.0.2.0/30", phone: "10.0.2.1" };
+        h.phones[2].ssh.hostKey = "ssh-ed25519 AAAA";
+        h.laptop.ssh.port = 70000;
+        h.laptop.lan.gateway = "192.168.100.52";
+        h.metallb.pool.addresses = "192.168.100.250-192.168.100.255";
+        expect(problems(h).map((l) => /\[([a-z][\w-]*)\]; value/.exec(l)![1])).toEqual(["gateway-is-laptop", "port", "pool-network-broadcast", "ipv4", "link-pair", "host-key"]);
+    });
+
     it("says nothing was changed on any host, and names the config source", () => {
         const h = homelabHousehold();
         h.phones[0].device = "oneplus-dumpling";
