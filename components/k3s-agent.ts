@@ -44,7 +44,7 @@ export class K3sAgent extends pulumi.ComponentResource {
         );
 
         const host = access.phone(phone);
-        const stage = stageK3s(name, k3s, "arm64", host, phone.ssh.user, phone.ssh.hostKey, this);
+        const stage = stageK3s(name, k3s, phone.device.arch, host, phone.ssh.user, phone.ssh.hostKey, this);
         const install = remoteStep(
             `${name}-install`,
             {

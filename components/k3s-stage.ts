@@ -1,6 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import type { K3s } from "../household/model";
+import type { Arch, K3s } from "../household/model";
 import type { HostAccess } from "./remote-step";
 
 // The air-gap path (k3s.source kind: local): the operator's copies of the install script and binary
@@ -15,11 +15,11 @@ export interface Stage {
     readonly env: Record<string, string>;
 }
 
-export function stageK3s(name: string, k3s: K3s, arch: "amd64" | "arm64", host: HostAccess, user: string, hostKey: string, parent: pulumi.Resource): Stage {
+export function stageK3s(name: string, k3s: K3s, arch: Arch, host: HostAccess, user: string, hostKey: string, parent: pulumi.Resource): Stage {
     if (k3s.source.kind !== "local") {
         return { resources: [], env: {} };
     }
-    const binary = arch === "amd64" ? k3s.source.binaries.amd64 : k3s.source.binaries.arm64;
+    const binary = k3s.source.binaries[arch];
     if (binary === undefined) {
         throw new Error(`k3s.source.binaries.${arch} is required for ${host.name}`);
     }
@@ -30,7 +30,7 @@ export function stageK3s(name: string, k3s: K3s, arch: "amd64" | "arm64", host: 
         ["k3s", binary],
         ["install.sh", k3s.source.installScript],
     ];
-    const images = arch === "amd64" ? k3s.source.images?.amd64 : k3s.source.images?.arm64;
+    const images = k3s.source.images?.[arch];
     if (images !== undefined) {
         files.push([airgapImagesFile, images]);
     }

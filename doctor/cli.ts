@@ -1,6 +1,6 @@
-import { spawn } from "child_process";
 import { parseHousehold, type Household } from "../household/model";
 import { defaultNettestImage } from "../manifests/nettest";
+import { pulumiCli, stackName as selectedStack } from "../ops/pulumi";
 import { connect } from "../ops/ssh";
 import { proveCluster } from "./cluster";
 import type { PlannedCheck } from "./plan";
@@ -63,18 +63,6 @@ function parseArgs(argv: readonly string[]): Args {
     return a;
 }
 
-function pulumi(args: string[], stack: string | undefined): Promise<string> {
-    return new Promise((resolve, reject) => {
-        const child = spawn("pulumi", [...args, ...(stack ? ["--stack", stack] : []), "--non-interactive"], { stdio: ["ignore", "pipe", "pipe"] });
-        let out = "";
-        let err = "";
-        child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-        child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-        child.on("error", (e) => reject(new Error(`cannot run pulumi: ${e.message} (source tools/pulumi-engine/env.sh, or install the Pulumi CLI)`)));
-        child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`pulumi ${args.slice(0, 2).join(" ")}: ${err.trim() || `exit ${code}`}`))));
-    });
-}
-
 interface StackFacts {
     readonly stack: string;
     readonly household: Household;
@@ -87,9 +75,9 @@ interface StackFacts {
 async function readStack(a: Args): Promise<StackFacts> {
     // Secrets travel through this pipe only; nothing here prints them.
     const [configText, outputsText, stackName] = await Promise.all([
-        pulumi(["config", "--json", "--show-secrets"], a.stack),
-        pulumi(["stack", "output", "--json"], a.stack),
-        a.stack ? Promise.resolve(a.stack) : pulumi(["stack", "--show-name"], undefined).then((s) => s.trim()),
+        pulumiCli(["config", "--json", "--show-secrets"], a.stack),
+        pulumiCli(["stack", "output", "--json"], a.stack),
+        selectedStack(a.stack),
     ]);
     const config = JSON.parse(configText) as Record<string, { value?: string; objectValue?: unknown }>;
     const outputs = JSON.parse(outputsText) as { checks?: PlannedCheck[] };

@@ -10,6 +10,9 @@ import { deviceProfiles, type DeviceProfile } from "../hosts/pmos/devices";
 /** How a step becomes root; "auto" picks doas or sudo on the host itself. */
 export type Escalation = "sudo" | "doas" | "root" | "auto";
 
+/** k3s's release architectures: the laptop's amd64, the phones' from their device profile. */
+export type Arch = "amd64" | "arm64" | "armhf";
+
 export interface SshEndpoint {
     readonly address: string;
     readonly port: number;
@@ -70,9 +73,9 @@ export interface K3s {
         | {
               readonly kind: "local";
               readonly installScript: string;
-              readonly binaries: { readonly amd64?: string; readonly arm64?: string };
+              readonly binaries: { readonly [A in Arch]?: string };
               /** Air-gap images, imported by k3s at every start from /var/lib/rancher/k3s/agent/images. */
-              readonly images?: { readonly amd64?: string; readonly arm64?: string } | undefined;
+              readonly images?: { readonly [A in Arch]?: string } | undefined;
           };
 }
 

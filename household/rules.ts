@@ -315,8 +315,12 @@ export function checkRules(raw: unknown): Issue[] {
         if (binaries["amd64"] === undefined) {
             add("k3s.source.binaries.amd64", "missing-binary", undefined, "is required: the laptop runs the amd64 server", "point it at the k3s binary for amd64");
         }
-        if (phones.length > 0 && binaries["arm64"] === undefined) {
-            add("k3s.source.binaries.arm64", "missing-binary", undefined, "is required: the phones run arm64 agents", "point it at k3s-arm64 from the same release");
+        // Each phone runs the binary of its device profile's architecture.
+        for (const arch of ["arm64", "armhf"] as const) {
+            const which = phones.filter((p) => deviceProfiles.get(str(p["device"]) ?? "")?.arch === arch).map((p) => str(p["name"]) ?? "?");
+            if (which.length > 0 && binaries[arch] === undefined) {
+                add(`k3s.source.binaries.${arch}`, "missing-binary", undefined, `is required: ${which.join(", ")} run${which.length === 1 ? "s" : ""} ${arch} agents`, `point it at k3s-${arch} from the same release`);
+            }
         }
     }
     return issues;

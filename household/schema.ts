@@ -150,9 +150,9 @@ const k3sSchema = z.strictObject({
             z.strictObject({
                 kind: z.literal("local"),
                 installScript: z.string().min(1),
-                binaries: z.strictObject({ amd64: z.string().min(1).optional(), arm64: z.string().min(1).optional() }),
+                binaries: z.strictObject({ amd64: z.string().min(1).optional(), arm64: z.string().min(1).optional(), armhf: z.string().min(1).optional() }),
                 /** k3s's air-gap images tarballs (k3s-airgap-images-<arch>.tar), per architecture; default none. */
-                images: z.strictObject({ amd64: z.string().min(1).optional(), arm64: z.string().min(1).optional() }).optional(),
+                images: z.strictObject({ amd64: z.string().min(1).optional(), arm64: z.string().min(1).optional(), armhf: z.string().min(1).optional() }).optional(),
             }),
         ])
         .default({ kind: "official" }),

@@ -352,7 +352,7 @@ export const rows: ReadonlyArray<Row> = [
             h.k3s.source = { kind: "local", installScript: "/srv/k3s/install.sh", binaries: { amd64: "/srv/k3s/k3s" } };
         },
         expected: [
-            "k3s.source.binaries.arm64: is required: the phones run arm64 agents [missing-binary]; value (missing); fix: point it at k3s-arm64 from the same release",
+            "k3s.source.binaries.arm64: is required: one6t, one62, one61 run arm64 agents [missing-binary]; value (missing); fix: point it at k3s-arm64 from the same release",
         ],
     },
     {

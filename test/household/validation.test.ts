@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { HouseholdError, formatIssue } from "../../household/issues";
 import { parseHousehold } from "../../household/model";
+import { deviceProfiles } from "../../hosts/pmos/devices";
 import { homelabHousehold } from "../fixtures";
 import { rows } from "./rows";
 
@@ -59,6 +60,25 @@ describe("household validation", () => {
         h.laptop.lan.gateway = "192.168.100.52";
         h.metallb.pool.addresses = "192.168.100.250-192.168.100.255";
         expect(problems(h).map((l) => /\[([a-z][\w-]*)\]; value/.exec(l)![1])).toEqual(["gateway-is-laptop", "port", "pool-network-broadcast", "ipv4", "link-pair", "host-key"]);
+    });
+
+    it("a phone of an armhf profile needs, and gets, k3s's armhf binary", () => {
+        // A 32-bit profile as a contributor would add it under hosts/pmos/devices/.
+        const enchilada = deviceProfiles.get("oneplus-enchilada")!;
+        (deviceProfiles as Map<string, typeof enchilada>).set("test-armhf", { ...enchilada, name: "test-armhf", arch: "armhf" });
+        try {
+            const h = homelabHousehold();
+            h.phones[2].device = "test-armhf";
+            h.k3s.source = { kind: "local", installScript: "/srv/k3s/install.sh", binaries: { amd64: "/srv/k3s/k3s", arm64: "/srv/k3s/k3s-arm64" } };
+            expect(problems(h)).toEqual([
+                "k3s.source.binaries.armhf: is required: one61 runs armhf agents [missing-binary]; value (missing); fix: point it at k3s-armhf from the same release",
+            ]);
+            h.k3s.source.binaries.armhf = "/srv/k3s/k3s-armhf";
+            const model = parseHousehold(h, "test");
+            expect(model.phones.map((p) => p.device.arch)).toEqual(["arm64", "arm64", "armhf"]);
+        } finally {
+            (deviceProfiles as Map<string, unknown>).delete("test-armhf");
+        }
     });
 
     it("says nothing was changed on any host, and names the config source", () => {
