@@ -13,7 +13,7 @@ export default defineConfig({
                     isolate: true,
                     testTimeout: 20_000,
                     // No unit test may reach a host: the homelab config names real addresses.
-                    env: { K3OU_NO_SSH: "1" },
+                    setupFiles: ["test/no-network.ts"],
                 },
             },
             {

@@ -21,7 +21,7 @@ export function stageK3s(name: string, k3s: K3s, arch: Arch, host: HostAccess, u
     }
     const binary = k3s.source.binaries[arch];
     if (binary === undefined) {
-        throw new Error(`k3s.source.binaries.${arch} is required for ${host.name}`);
+        throw new pulumi.ResourceError(`k3s.source.binaries.${arch} is required for ${host.name}`, parent);
     }
     const rel = `.cache/k3s-over-usb/${k3s.version}`;
     // A reflashed host has a new key and an empty home: copy again.

@@ -16,7 +16,7 @@ beforeAll(async () => {
         {
             "k3s-over-usb:household": JSON.stringify(config["k3s-over-usb:household"]),
             "k3s-over-usb:sshPrivateKey": mockPrivateKey,
-            // No host is reached from a unit test (K3OU_NO_SSH guards it too).
+            // No host is reached from a unit test (test/no-network.ts guards it too).
             "k3s-over-usb:driftCheck": "false",
         },
         ["k3s-over-usb:sshPrivateKey"],
