@@ -1,3 +1,4 @@
+import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { installScriptUrl, serverConfig } from "../hosts/k3s/config";
@@ -91,7 +92,9 @@ export class K3sServer extends pulumi.ComponentResource {
                 step: "kubeconfig",
                 script: "hosts/laptop/steps/kubeconfig.sh",
                 secretStdout: true,
-                triggers: [install.id],
+                // Read again whenever the install step runs again (a new version, config or repair
+                // generation), so the kubeconfig follows a server that was reinstalled with a new CA.
+                triggers: [install.id, install.create.apply((text) => createHash("sha256").update(text ?? "").digest("hex"))],
                 check: { script: "hosts/laptop/steps/node-ready.check.sh", env: { NODE: laptop.name } },
             },
             { parent: this, dependsOn: [install] },

@@ -1,3 +1,4 @@
+import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { homelabConfig } from "../fixtures";
@@ -179,6 +180,14 @@ describe("the homelab graph", () => {
         expect(kc).toContain("server: https://192.168.100.52:6443");
         expect(kc).toContain("current-context: k3s-over-usb-homelab");
         expect(kc).not.toContain("127.0.0.1");
+    });
+
+    it("reads the kubeconfig again whenever the server's install step runs again (its command's hash is a trigger)", () => {
+        const install = registered.find((r) => r.name === "k3master-install")!;
+        const read = registered.find((r) => r.name === "k3master-kubeconfig")!;
+        const hash = createHash("sha256").update(install.inputs["create"] as string).digest("hex");
+        expect(read.inputs["triggers"]).toHaveLength(2);
+        expect(read.inputs["triggers"][1]).toBe(hash);
     });
 
     it("exports nodes, the pool and each phone's battery state", async () => {
