@@ -9,7 +9,7 @@ import { PmosNode } from "./components/pmos-node";
 import { UsbLink } from "./components/usb-link";
 import { attribute, runChecks } from "./doctor/run";
 import { parseHousehold } from "./household/model";
-import { checkMetallbVersion, loadManifest, loadManifestOffline } from "./manifests/source";
+import { checkMetallbVersion, fetchManifest, loadManifestOffline } from "./manifests/source";
 
 // Reads the household from the stack's config, validates all of it before anything is registered,
 // and wires the components into one graph: links and NAT, then the server, then each phone's node,
@@ -57,7 +57,8 @@ const metallb =
                   manifest:
                       metallbManifest ??
                       pulumi.output(
-                          loadManifest(household.metallb.manifest, `${metallbWhere}.manifest`, process.cwd()).then((text) => {
+                          // No local copy (checked above): only the URL can serve it.
+                          fetchManifest(household.metallb.manifest as { url: string; sha256: string }, `${metallbWhere}.manifest`).then((text) => {
                               checkMetallbVersion(text, household.metallb!.version, metallbWhere);
                               return text;
                           }),

@@ -290,7 +290,7 @@ else
 fi
 
 # --- what containerd, runc and a kubelet need in every host ----------------------------------------
-# (../shared/reference/real-kubernetes-lab.md, "What this machine demands")
+# (lab/README.md, "Running a kubelet in a host")
 # The machine's cgroup mounts, by their name under /sys/fs/cgroup: every host mounts the same.
 cg_mounts='{ for (i = 7; i <= NF; i++) if ($i == "-") break }
 	$5 ~ "^/sys/fs/cgroup/" && $4 == "/" && ($(i + 1) == "cgroup" || $(i + 1) == "cgroup2") { sub("^/sys/fs/cgroup/", "", $5); print $5 }'

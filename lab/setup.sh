@@ -25,8 +25,8 @@ packages=(
 	rfkill jq shellcheck             # rfkill(8) is shadowed on phones; jq for status; lint
 	python3 python3-yaml             # the lab's bootloader and the laptop stand-ins
 	gzip openssl procps kmod util-linux
-	# What the lab's k3s launcher runs inside each host (../shared/reference/
-	# real-kubernetes-lab.md): etcd, containerd + runc + CNI plugins, and the
+	# What the lab's k3s launcher runs inside each host (lab/README.md, "The
+	# cluster: what is real"): etcd, containerd + runc + CNI plugins, and the
 	# tools kube-proxy and flannel call.
 	etcd-server containerd runc containernetworking-plugins
 	conntrack ipset

@@ -60,6 +60,11 @@ export async function loadManifest(source: FileSource, where: string, baseDir: s
     if (offline !== undefined || "path" in source) {
         return offline!;
     }
+    return fetchManifest(source, where);
+}
+
+/** A URL source fetched and verified against its digest (no local copy is looked for). */
+export async function fetchManifest(source: { url: string; sha256: string }, where: string): Promise<string> {
     const response = await fetch(source.url);
     if (!response.ok) {
         throw new Error(`${where}.url: ${source.url} answered ${response.status}; fix: check the URL or use a local path`);
