@@ -4,6 +4,7 @@ import { Checks, type Repairs } from "./components/drift";
 import { BatteryCap } from "./components/battery-cap";
 import { K3sAgent } from "./components/k3s-agent";
 import { K3sServer } from "./components/k3s-server";
+import { checkLocalK3s } from "./components/k3s-stage";
 import { MetalLbPool } from "./components/metallb-pool";
 import { PmosNode } from "./components/pmos-node";
 import { UsbLink } from "./components/usb-link";
@@ -17,7 +18,9 @@ import { checkMetallbVersion, fetchManifest, loadManifestOffline } from "./manif
 
 const stack = pulumi.getStack();
 const config = new pulumi.Config();
-const household = parseHousehold(config.requireObject<unknown>("household"), `Pulumi.${stack}.yaml, k3s-over-usb:household`);
+const householdWhere = `Pulumi.${stack}.yaml, k3s-over-usb:household`;
+const household = parseHousehold(config.requireObject<unknown>("household"), householdWhere);
+checkLocalK3s(household.k3s, [household.laptop.arch, ...household.phones.map((p) => p.device.arch)], householdWhere);
 // MetalLB's manifest is checked here, before any resource is registered, whenever it can be had
 // offline (vendored, local or cached copies); one that must be fetched is checked when it arrives.
 const metallbWhere = `Pulumi.${stack}.yaml, k3s-over-usb:household: metallb`;

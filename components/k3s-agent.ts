@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { agentConfig, installScriptUrl } from "../hosts/k3s/config";
+import { agentConfig } from "../hosts/k3s/config";
 import { agentUninstall, cleanupAuthorizedLine, cleanupKeyPath } from "../hosts/pmos/files";
 import { serverUrlFor, type Household, type Phone } from "../household/model";
 import type { Access } from "./access";
@@ -56,8 +56,6 @@ export class K3sAgent extends pulumi.ComponentResource {
                     VERSION: k3s.version,
                     CONFIG: agentConfig(household, phone),
                     SERVER_URL: serverUrlFor(phone),
-                    SOURCE: k3s.source.kind,
-                    SCRIPT_URL: installScriptUrl(k3s.version),
                     READY_TIMEOUT: "300",
                     ...stage.env,
                 },

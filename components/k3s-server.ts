@@ -1,7 +1,7 @@
 import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { installScriptUrl, serverConfig } from "../hosts/k3s/config";
+import { serverConfig } from "../hosts/k3s/config";
 import { rewriteKubeconfig } from "../hosts/k3s/kubeconfig";
 import { cleanupKeyPath } from "../hosts/pmos/files";
 import type { Household } from "../household/model";
@@ -47,13 +47,11 @@ export class K3sServer extends pulumi.ComponentResource {
         this.token = pulumi.secret(tokenResource.result);
 
         const host = access.laptop();
-        const stage = stageK3s(name, k3s, "amd64", host, laptop.ssh.user, laptop.ssh.hostKey, this);
+        const stage = stageK3s(name, k3s, laptop.arch, host, laptop.ssh.user, laptop.ssh.hostKey, this);
         const env = {
             ROLE: "server",
             VERSION: k3s.version,
             CONFIG: serverConfig(household),
-            SOURCE: k3s.source.kind,
-            SCRIPT_URL: installScriptUrl(k3s.version),
             READY_TIMEOUT: "300",
             ...stage.env,
         };

@@ -1,6 +1,9 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { sha256File } from "../ops/digest";
+import { HouseholdError, type Issue } from "../household/issues";
 import type { Arch, K3s } from "../household/model";
+import { installScriptUrl } from "../hosts/k3s/config";
 import type { HostAccess } from "./remote-step";
 
 // The air-gap path (k3s.source kind: local): the operator's copies of the install script and binary
@@ -15,9 +18,21 @@ export interface Stage {
     readonly env: Record<string, string>;
 }
 
+/** The release asset of k3s's binary for an architecture, as GitHub names it. */
+export function binaryUrl(version: string, arch: Arch): string {
+    return `https://github.com/k3s-io/k3s/releases/download/${encodeURIComponent(version)}/k3s${arch === "amd64" ? "" : `-${arch}`}`;
+}
+
+/**
+ * The files a host installs k3s from, with their pins: copied here first on the air-gap path,
+ * downloaded by the install step on the official one. Either way the step checks every pin before
+ * it changes anything.
+ */
 export function stageK3s(name: string, k3s: K3s, arch: Arch, host: HostAccess, user: string, hostKey: string, parent: pulumi.Resource): Stage {
+    const pins = k3s.source.sha256;
+    const pinEnv = { SCRIPT_SHA256: pins.installScript, BINARY_SHA256: pins.binaries[arch] ?? "" };
     if (k3s.source.kind !== "local") {
-        return { resources: [], env: {} };
+        return { resources: [], env: { SOURCE: "official", SCRIPT_URL: installScriptUrl(k3s.version), BINARY_URL: binaryUrl(k3s.version, arch), ...pinEnv } };
     }
     const binary = k3s.source.binaries[arch];
     if (binary === undefined) {
@@ -42,5 +57,47 @@ export function stageK3s(name: string, k3s: K3s, arch: Arch, host: HostAccess, u
                 { parent },
             ),
     );
-    return { resources, env: { STAGE_USER: user, STAGE_REL: rel } };
+    return { resources, env: { SOURCE: "local", STAGE_USER: user, STAGE_REL: rel, ...pinEnv, IMAGES_SHA256: images === undefined ? "" : (pins.images[arch] ?? "") } };
+}
+
+/**
+ * The air-gap path's files, checked against their pins on this machine before anything is
+ * registered: a wrong file or pin is bad input, reported before any host is touched. (Each host
+ * checks its copies again before installing.) Every problem is reported at once.
+ */
+export function checkLocalK3s(k3s: K3s, archs: ReadonlyArray<Arch>, where: string): void {
+    const source = k3s.source;
+    if (source.kind !== "local") {
+        return;
+    }
+    const files: Array<{ field: string; pinField: string; file: string | undefined; pin: string | undefined }> = [
+        { field: "k3s.source.installScript", pinField: "k3s.source.sha256.installScript", file: source.installScript, pin: source.sha256.installScript },
+    ];
+    for (const arch of new Set(archs)) {
+        files.push({ field: `k3s.source.binaries.${arch}`, pinField: `k3s.source.sha256.binaries.${arch}`, file: source.binaries[arch], pin: source.sha256.binaries[arch] });
+        if (source.images?.[arch] !== undefined) {
+            files.push({ field: `k3s.source.images.${arch}`, pinField: `k3s.source.sha256.images.${arch}`, file: source.images[arch], pin: source.sha256.images[arch] });
+        }
+    }
+    const issues: Issue[] = [];
+    for (const { field, pinField, file, pin } of files) {
+        if (file === undefined || pin === undefined) {
+            continue; // the rules reported it
+        }
+        const actual = sha256File(file);
+        if (actual === undefined) {
+            issues.push({ path: field, rule: "file-missing", value: file, problem: "cannot be read on this machine", fix: "point it at an existing file (relative paths start at the project folder)" });
+        } else if (actual !== pin) {
+            issues.push({
+                path: pinField,
+                rule: "pin-mismatch",
+                value: pin,
+                problem: `does not match ${file}, whose SHA-256 is ${actual}`,
+                fix: `check that ${field} is the file of k3s ${k3s.version} you meant; if it is, pin ${actual}`,
+            });
+        }
+    }
+    if (issues.length > 0) {
+        throw new HouseholdError(issues, where);
+    }
 }

@@ -69,14 +69,23 @@ export interface K3s {
     readonly server: { readonly flannelIface: string; readonly nodeIp: string; readonly extraFlags: ReadonlyArray<string> };
     readonly agent: { readonly extraFlags: ReadonlyArray<string>; readonly taint: string | null };
     readonly source:
-        | { readonly kind: "official" }
+        | { readonly kind: "official"; readonly sha256: K3sPins }
         | {
               readonly kind: "local";
               readonly installScript: string;
               readonly binaries: { readonly [A in Arch]?: string };
               /** Air-gap images, imported by k3s at every start from /var/lib/rancher/k3s/agent/images. */
               readonly images?: { readonly [A in Arch]?: string } | undefined;
+              readonly sha256: K3sPins;
           };
+}
+
+/** SHA-256 pins of k3s's files, checked on each host before anything is installed. */
+export interface K3sPins {
+    readonly installScript: string;
+    /** Required for every architecture in use on the air-gap path; optional on the official one. */
+    readonly binaries: { readonly [A in Arch]?: string };
+    readonly images: { readonly [A in Arch]?: string };
 }
 
 export interface MetalLb {
@@ -161,7 +170,8 @@ function buildModel(c: HouseholdConfig): Household {
             extraFlags: c.k3s.server.extraFlags,
         },
         agent: { extraFlags: c.k3s.agent.extraFlags, taint: c.k3s.agent.taint },
-        source: c.k3s.source,
+        // The rules required the install script's pin (and the others the path needs).
+        source: { ...c.k3s.source, sha256: { installScript: "", binaries: {}, images: {}, ...c.k3s.source.sha256 } },
     };
     const metallb: MetalLb | null =
         c.metallb === null

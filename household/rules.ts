@@ -309,18 +309,44 @@ export function checkRules(raw: unknown): Issue[] {
             }
         });
     }
+    // k3s's files: each architecture in use needs its binary (air-gap path) and every file its pin.
     const source = obj(k3s["source"]);
-    if (str(source["kind"]) === "local") {
-        const binaries = obj(source["binaries"]);
-        if (binaries["amd64"] === undefined) {
-            add("k3s.source.binaries.amd64", "missing-binary", undefined, "is required: the laptop runs the amd64 server", "point it at the k3s binary for amd64");
-        }
+    const local = str(source["kind"]) === "local";
+    const pins = obj(source["sha256"]);
+    const binaryPins = obj(pins["binaries"]);
+    const imagePins = obj(pins["images"]);
+    const version = str(k3s["version"]) ?? "the pinned version";
+    const users = new Map<string, string>([["amd64", `${str(laptop["name"]) ?? "the laptop"} runs the amd64 server`]]);
+    for (const arch of ["arm64", "armhf"] as const) {
         // Each phone runs the binary of its device profile's architecture.
-        for (const arch of ["arm64", "armhf"] as const) {
-            const which = phones.filter((p) => deviceProfiles.get(str(p["device"]) ?? "")?.arch === arch).map((p) => str(p["name"]) ?? "?");
-            if (which.length > 0 && binaries[arch] === undefined) {
-                add(`k3s.source.binaries.${arch}`, "missing-binary", undefined, `is required: ${which.join(", ")} run${which.length === 1 ? "s" : ""} ${arch} agents`, `point it at k3s-${arch} from the same release`);
-            }
+        const which = phones.filter((p) => deviceProfiles.get(str(p["device"]) ?? "")?.arch === arch).map((p) => str(p["name"]) ?? "?");
+        if (which.length > 0) {
+            users.set(arch, `${which.join(", ")} run${which.length === 1 ? "s" : ""} ${arch} agents`);
+        }
+    }
+    if (pins["installScript"] === undefined) {
+        add(
+            "k3s.source.sha256.installScript",
+            "missing-pin",
+            undefined,
+            "is required: every host checks k3s's install script against it before running it",
+            local ? `write the output of sha256sum ${str(source["installScript"]) ?? "<installScript>"}` : `download the install script of ${version} once and write its sha256sum`,
+        );
+    }
+    const binaries = obj(source["binaries"]);
+    const images = obj(source["images"]);
+    for (const [arch, who] of users) {
+        const asset = arch === "amd64" ? "k3s" : `k3s-${arch}`;
+        if (local && binaries[arch] === undefined) {
+            add(`k3s.source.binaries.${arch}`, "missing-binary", undefined, `is required: ${who}`, `point it at ${asset} from the same release`);
+        }
+        // The official path without a binary pin lets k3s's install script check the download
+        // against the release's own sha256sum file; the air-gap path has nothing else to check with.
+        if (local && binaryPins[arch] === undefined) {
+            add(`k3s.source.sha256.binaries.${arch}`, "missing-pin", undefined, `is required: ${who}`, `write the output of sha256sum ${str(binaries[arch]) ?? asset}`);
+        }
+        if (local && images[arch] !== undefined && imagePins[arch] === undefined) {
+            add(`k3s.source.sha256.images.${arch}`, "missing-pin", undefined, `is required: ${who}, and k3s.source.images.${arch} is given`, `write the output of sha256sum ${str(images[arch])}`);
         }
     }
     return issues;

@@ -61,6 +61,10 @@ const sshTarget = z.strictObject({
     hostKey,
 });
 
+/** SHA-256 pins of a k3s release's files: the install script, and per architecture the binary and images. */
+const archPins = z.strictObject({ amd64: sha256.optional(), arm64: sha256.optional(), armhf: sha256.optional() });
+const k3sPins = z.strictObject({ installScript: sha256.optional(), binaries: archPins.default({}), images: archPins.default({}) });
+
 const fileSource = z.union([
     z.strictObject({ url: z.url({ protocol: /^https$/ }), sha256 }),
     z.strictObject({ path: z.string().min(1), sha256: sha256.optional() }),
@@ -143,16 +147,21 @@ const k3sSchema = z.strictObject({
             taint: z.string().regex(/^[a-z0-9./-]+=[A-Za-z0-9._-]*:(NoSchedule|PreferNoSchedule|NoExecute)$/).nullable().default(null),
         })
         .default({ extraFlags: [], taint: null }),
-    /** Where the install script and binaries come from; default the official release URLs. */
+    /**
+     * Where the install script and binaries come from; default the official release URLs. Either
+     * way the files carry SHA-256 pins (`sha256`), checked on each host before anything is installed;
+     * which pins are required is a rule (rules.ts), so a missing one is named with the hosts that need it.
+     */
     source: z
         .discriminatedUnion("kind", [
-            z.strictObject({ kind: z.literal("official") }),
+            z.strictObject({ kind: z.literal("official"), sha256: k3sPins.optional() }),
             z.strictObject({
                 kind: z.literal("local"),
                 installScript: z.string().min(1),
                 binaries: z.strictObject({ amd64: z.string().min(1).optional(), arm64: z.string().min(1).optional(), armhf: z.string().min(1).optional() }),
                 /** k3s's air-gap images tarballs (k3s-airgap-images-<arch>.tar), per architecture; default none. */
                 images: z.strictObject({ amd64: z.string().min(1).optional(), arm64: z.string().min(1).optional(), armhf: z.string().min(1).optional() }).optional(),
+                sha256: k3sPins.optional(),
             }),
         ])
         .default({ kind: "official" }),

@@ -1,6 +1,7 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { sha256File } from "../ops/digest";
 
 // The lab's household, as a stack config would describe it: built from what the lab actually runs
 // (`lab/lab.sh status --json`: addresses, users, host keys), so the program meets the lab exactly as
@@ -90,7 +91,14 @@ export function labHousehold(status: LabStatus): Record<string, unknown> {
             version: "v1.35.5+k3s1",
             server: { flannelIface: status.laptop.lanInterface },
             agent: { taint: "node-role/phone=true:NoSchedule" },
-            source: { kind: "official" },
+            // As Pulumi.homelab.yaml pins it; the lab's stacks take the air-gap path (tools/lab-stack.ts).
+            source: {
+                kind: "official",
+                sha256: {
+                    installScript: "8598e002e61d658fed7b7542fc6d2c66d8da6eae69e088830105d2ee1ffb6d91",
+                    binaries: { amd64: "267d18da7b3c837d82283f0588fb9031a8a6ff3c0dac772c260c40852ce515f6" },
+                },
+            },
         },
         metallb: {
             // As Pulumi.homelab.yaml pins it; served offline from manifests/upstream by its digest. The
@@ -103,5 +111,31 @@ export function labHousehold(status: LabStatus): Record<string, unknown> {
             pool: { name: "homelab-pool", addresses: "192.168.100.200-192.168.100.220" },
             l2: { name: "homelab-l2" },
         },
+    };
+}
+
+/**
+ * The air-gap source the lab's stacks install from: lab/k3s/build.sh's output (K3S_DIR: k3s and
+ * k3s-airgap-images-amd64.tar) and the lab's install script, pinned by their digests. The lab's k3s is
+ * built for the machine's own architecture, which the phones share here.
+ */
+export function labK3sSource(k3sDir: string, installScript: string): Record<string, unknown> {
+    const binary = path.resolve(k3sDir, "k3s");
+    const images = path.resolve(k3sDir, "k3s-airgap-images-amd64.tar");
+    const script = path.resolve(installScript);
+    const digest = (file: string): string => {
+        const sum = sha256File(file);
+        if (sum === undefined) {
+            throw new Error(`${file} cannot be read: build the lab's k3s first (lab/k3s/build.sh)`);
+        }
+        return sum;
+    };
+    const [binarySum, imagesSum] = [digest(binary), digest(images)];
+    return {
+        kind: "local",
+        installScript: script,
+        binaries: { amd64: binary, arm64: binary },
+        images: { amd64: images, arm64: images },
+        sha256: { installScript: digest(script), binaries: { amd64: binarySum, arm64: binarySum }, images: { amd64: imagesSum, arm64: imagesSum } },
     };
 }

@@ -201,6 +201,10 @@ cmd_down() {
 		mountpoint -q /run/netns && [ -z "$(ls -A /run/netns)" ]; then
 		umount /run/netns && rmdir /run/netns
 	fi
+	local boot
+	for boot in "$STATE_DIR"/*/disk/boot; do
+		if mountpoint -q "$boot"; then umount "$boot" || umount -l "$boot"; fi
+	done
 	if mountpoint -q "$STATE_DIR"; then
 		umount "$STATE_DIR" || umount -l "$STATE_DIR"
 	fi
@@ -336,7 +340,7 @@ cmd_reflash() {
 	[ "$phone" != laptop ] || die "reflash: only phones can be reflashed"
 	dev=$(phone_field "$phone" device)
 	stop_phone "$phone"
-	rm -rf "$(host_dir "$phone")"
+	drop_phone_disk "$phone"
 	make_phone_disk "$phone" "$dev" "$(openssl passwd -6 147147)"
 	boot_phone "$phone"
 	wait_ssh "$phone"

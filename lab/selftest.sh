@@ -56,8 +56,9 @@ tunables() { for k in $TUNABLES; do printf '%s=%s ' "$k" "$(cat "/proc/sys/$k")"
 tunables >"$WORK/tunables.before"
 findmnt -n -o PROPAGATION / >"$WORK/propagation.before"
 cat /proc/self/mountinfo >"$WORK/mountinfo.before"
-# Root mounts that are not the lab's own (its state tmpfs, its netns files).
-machine_mounts() { grep -v -E ' (/var/lib/k3s-over-usb-lab|/run/netns/k3ou-[a-z0-9]+|/run/netns) ' "$1" || true; }
+# Root mounts that are not the lab's own (its state tmpfs, the phones' /boot partitions in it, its
+# netns files).
+machine_mounts() { grep -v -E ' (/var/lib/k3s-over-usb-lab(/[a-z0-9]+/disk/boot)?|/run/netns/k3ou-[a-z0-9]+|/run/netns) ' "$1" || true; }
 # A process that is neither gone nor a zombie waiting for init.
 alive() { [ -n "$1" ] && [ -e "/proc/$1" ] && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 t_start=$(date +%s.%N)

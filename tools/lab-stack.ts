@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parse, stringify } from "yaml";
-import { labHousehold, labStatus } from "../lab/household";
+import { labHousehold, labK3sSource, labStatus } from "../lab/household";
 import { parseHousehold } from "../household/model";
 
 const [k3sDir, installScript, stack = "lab"] = process.argv.slice(2);
@@ -16,16 +16,7 @@ if (k3sDir === undefined || installScript === undefined) {
 }
 const root = path.join(__dirname, "..");
 const household = labHousehold(labStatus());
-household["k3s"] = {
-    ...(household["k3s"] as object),
-    // The lab's k3s is built for the machine's own architecture, which the phones share here.
-    source: {
-        kind: "local",
-        installScript: path.resolve(installScript),
-        binaries: { amd64: path.resolve(k3sDir, "k3s"), arm64: path.resolve(k3sDir, "k3s") },
-        images: { amd64: path.resolve(k3sDir, "k3s-airgap-images-amd64.tar"), arm64: path.resolve(k3sDir, "k3s-airgap-images-amd64.tar") },
-    },
-};
+household["k3s"] = { ...(household["k3s"] as object), source: labK3sSource(k3sDir, installScript) };
 parseHousehold(household, "the lab's household");
 
 const file = path.join(root, `Pulumi.${stack}.yaml`);

@@ -21,6 +21,11 @@ need() {
 	command -v "$1" >/dev/null 2>&1 || die "command '$1' is missing" "$2"
 }
 
+# same_content PATH CONTENT: the file exists and holds exactly CONTENT.
+same_content() {
+	[ -f "$1" ] && [ "$(cat "$1"; printf x)" = "${2}x" ]
+}
+
 # put_file PATH MODE CONTENT: writes atomically only when the content or mode differs. Sets
 # CHANGED=1 when it wrote, so a step can tell "already" from "changed".
 CHANGED=0
@@ -29,7 +34,7 @@ put_file() {
 	_path=$1
 	_mode=$2
 	_content=$3
-	if [ -f "$_path" ] && [ "$(cat "$_path"; printf x)" = "${_content}x" ]; then
+	if same_content "$_path" "$_content"; then
 		if [ "$(stat -c %a "$_path")" = "$_mode" ]; then
 			say "already: $_path"
 			return 0

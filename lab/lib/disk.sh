@@ -188,6 +188,11 @@ make_phone_disk() { # phone device hash
 	mkdir -p "$d/usr.upper/share/deviceinfo"
 	deviceinfo_for "$dev" >"$d/usr.upper/share/deviceinfo/deviceinfo"
 
+	# /boot is a partition of its own on a phone (pmbootstrap's default size: 256 MiB), which can
+	# fill up while the root has room: a size-limited tmpfs here, kept across reboots;
+	# drop_phone_disk unmounts it.
+	mountpoint -q "$d/boot" || mount -t tmpfs -o "size=${PHONE_BOOT_MB:-256}m,mode=0755" k3ou-boot "$d/boot"
+
 	# /boot as the kernel package leaves it: every sdm845 DTB, and the kernel.
 	mkdir -p "$d/boot/dtbs/qcom"
 	cp "$STATE_DIR/dtb/"*.dtb "$d/boot/dtbs/qcom/"
@@ -197,4 +202,12 @@ make_phone_disk() { # phone device hash
 	mkdir -p "$(host_dir "$phone")/partitions"
 	truncate -s 64M "$(host_dir "$phone")/partitions/boot_a"
 	: >"$(host_dir "$phone")/partitions/.factory-flash-pending"
+}
+
+# Removes a phone's disk, its /boot partition first.
+drop_phone_disk() { # phone
+	local boot
+	boot="$(host_dir "$1")/disk/boot"
+	if mountpoint -q "$boot"; then umount "$boot" || umount -l "$boot"; fi
+	rm -rf "$(host_dir "$1")"
 }

@@ -11,6 +11,8 @@ const hostKeyFix = "paste the host's public key as 'TYPE BASE64' (ssh-keyscan HO
 const portFix = "write a TCP port from 1 to 65535 (sshd listens on 22 unless told otherwise)";
 /** A real ed25519 public key blob (another host's), for keys that are well formed but wrong. */
 const ed25519Blob = "AAAAC3NzaC1lZDI1NTE5AAAAIAs4Xxyu260KEKwrmtIx0smmyPVyQ2O63odIq534/kor";
+/** A well-formed SHA-256 digest: the digit repeated. */
+const pin = (digit: string): string => digit.repeat(64);
 
 export const rows: ReadonlyArray<Row> = [
     {
@@ -349,10 +351,53 @@ export const rows: ReadonlyArray<Row> = [
     {
         rule: "missing-binary",
         mutate: (h) => {
-            h.k3s.source = { kind: "local", installScript: "/srv/k3s/install.sh", binaries: { amd64: "/srv/k3s/k3s" } };
+            h.k3s.source = { kind: "local", installScript: "/srv/k3s/install.sh", binaries: { amd64: "/srv/k3s/k3s" }, sha256: { installScript: pin("1"), binaries: { amd64: pin("2"), arm64: pin("3") } } };
         },
         expected: [
             "k3s.source.binaries.arm64: is required: one6t, one62, one61 run arm64 agents [missing-binary]; value (missing); fix: point it at k3s-arm64 from the same release",
+        ],
+    },
+    {
+        rule: "missing-pin-install-script",
+        mutate: (h) => {
+            delete h.k3s.source.sha256.installScript;
+        },
+        expected: [
+            "k3s.source.sha256.installScript: is required: every host checks k3s's install script against it before running it [missing-pin]; value (missing); fix: download the install script of v1.35.5+k3s1 once and write its sha256sum",
+        ],
+    },
+    {
+        rule: "missing-pin-default-source",
+        mutate: (h) => {
+            delete h.k3s.source;
+        },
+        expected: [
+            "k3s.source.sha256.installScript: is required: every host checks k3s's install script against it before running it [missing-pin]; value (missing); fix: download the install script of v1.35.5+k3s1 once and write its sha256sum",
+        ],
+    },
+    {
+        rule: "missing-pin-air-gap",
+        mutate: (h) => {
+            h.k3s.source = {
+                kind: "local",
+                installScript: "/srv/k3s/install.sh",
+                binaries: { amd64: "/srv/k3s/k3s", arm64: "/srv/k3s/k3s-arm64" },
+                images: { arm64: "/srv/k3s/images-arm64.tar" },
+                sha256: { installScript: pin("1"), binaries: { amd64: pin("2") } },
+            };
+        },
+        expected: [
+            "k3s.source.sha256.binaries.arm64: is required: one6t, one62, one61 run arm64 agents [missing-pin]; value (missing); fix: write the output of sha256sum /srv/k3s/k3s-arm64",
+            "k3s.source.sha256.images.arm64: is required: one6t, one62, one61 run arm64 agents, and k3s.source.images.arm64 is given [missing-pin]; value (missing); fix: write the output of sha256sum /srv/k3s/images-arm64.tar",
+        ],
+    },
+    {
+        rule: "sha256-uppercase",
+        mutate: (h) => {
+            h.k3s.source.sha256.binaries.arm64 = "267D18DA7B3C837D82283F0588FB9031A8A6FF3C0DAC772C260C40852CE515F6";
+        },
+        expected: [
+            "k3s.source.sha256.binaries.arm64: is not a SHA-256 digest [sha256]; value 267D18DA7B3C837D82283F0588FB9031A8A6FF3C0DAC772C260C40852CE515F6; fix: write the 64 lowercase hex digits of the file's SHA-256",
         ],
     },
     {

@@ -69,7 +69,8 @@ describe("household validation", () => {
         try {
             const h = homelabHousehold();
             h.phones[2].device = "test-armhf";
-            h.k3s.source = { kind: "local", installScript: "/srv/k3s/install.sh", binaries: { amd64: "/srv/k3s/k3s", arm64: "/srv/k3s/k3s-arm64" } };
+            const pins = { installScript: "1".repeat(64), binaries: { amd64: "2".repeat(64), arm64: "3".repeat(64), armhf: "4".repeat(64) } };
+            h.k3s.source = { kind: "local", installScript: "/srv/k3s/install.sh", binaries: { amd64: "/srv/k3s/k3s", arm64: "/srv/k3s/k3s-arm64" }, sha256: pins };
             expect(problems(h)).toEqual([
                 "k3s.source.binaries.armhf: is required: one61 runs armhf agents [missing-binary]; value (missing); fix: point it at k3s-armhf from the same release",
             ]);

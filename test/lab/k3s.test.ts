@@ -6,7 +6,7 @@ import { K3sAgent } from "../../components/k3s-agent";
 import { K3sServer } from "../../components/k3s-server";
 import { PmosNode } from "../../components/pmos-node";
 import { UsbLink } from "../../components/usb-link";
-import { labHousehold, labStatus } from "../../lab/household";
+import { labHousehold, labK3sSource, labStatus } from "../../lab/household";
 import { parseHousehold, type Household } from "../../household/model";
 import { run as ssh } from "../../ops/ssh";
 import { converge, replay, type Executed } from "./harness";
@@ -26,11 +26,7 @@ let executed: Executed[];
 
 function labHouseholdWithK3s(): Household {
     const h = labHousehold(labStatus());
-    const images = `${k3sDir}/k3s-airgap-images-amd64.tar`;
-    h["k3s"] = {
-        ...(h["k3s"] as object),
-        source: { kind: "local", installScript: path.join(repo, "lab/k3s/install.sh"), binaries: { amd64: `${k3sDir}/k3s`, arm64: `${k3sDir}/k3s` }, images: { amd64: images, arm64: images } },
-    };
+    h["k3s"] = { ...(h["k3s"] as object), source: labK3sSource(k3sDir, path.join(repo, "lab/k3s/install.sh")) };
     h["metallb"] = null;
     return parseHousehold(h, "lab stack");
 }
@@ -45,6 +41,24 @@ function build(h: Household, access: Access, only?: string): void {
         const cap = new BatteryCap(phone.name, { phone, access }, { dependsOn: [node] });
         new K3sAgent(phone.name, { household: h, phone, access, token: server.token, cleanupKey: server.cleanupKey }, { dependsOn: [links[i]!, node, cap, server] });
     });
+}
+
+/**
+ * Serves the laptop's staged copies of the lab's install script and binary over HTTP at the laptop's
+ * end of the phone's link (a stand-in for GitHub, which this machine cannot reach); returns the base URL.
+ */
+async function serveStagedFiles(phone: Household["phones"][number]): Promise<string> {
+    const at = phone.link.laptopAddress;
+    const dir = `$(getent passwd ${household.laptop.ssh.user} | cut -d: -f6)/.cache/k3s-over-usb/${household.k3s.version}`;
+    await hosts.onLaptop(`cd "${dir}" && setsid python3 -m http.server 8087 --bind ${at} >/dev/null 2>&1 < /dev/null &
+for i in $(seq 50); do curl -sf -o /dev/null http://${at}:8087/install.sh && exit 0; sleep 0.1; done; exit 1`);
+    return `http://${at}:8087`;
+}
+
+/** A recorded install step's command, switched from the air-gap path to the official one at `base`. */
+function officialPath(create: string, base: string): string {
+    expect(create).toContain("SOURCE='local'");
+    return create.replace("SOURCE='local'", `SOURCE='official' SCRIPT_URL='${base}/install.sh' BINARY_URL='${base}/k3s'`);
 }
 
 async function nodes(): Promise<string> {
@@ -113,8 +127,46 @@ describe("k3s from the program's steps on the lab", () => {
         expect(removed.stderr).toContain(`uninstalled the agent on ${phone.name}`);
         expect(await nodes()).not.toMatch(new RegExp(`^${phone.name}\\s`, "m"));
         expect(await hosts.onPhone(phone, "ls /usr/local/bin; grep -c k3s-over-usb-cleanup /home/user/.ssh/authorized_keys || true")).not.toMatch(/k3s|^[1-9]/m);
-        // pulumi up after the targeted destroy: the agent's steps again.
-        await replay(executed.filter((e) => [`${phone.name}-install`, `${phone.name}-cleanup-access`, `${phone.name}-ready`].includes(e.name)));
+        // pulumi up after the targeted destroy: the agent's steps again, this time on the official
+        // path: the install script and binary downloaded over HTTP, checked against their pins.
+        const mirror = await serveStagedFiles(phone);
+        try {
+            const again = executed.filter((e) => [`${phone.name}-install`, `${phone.name}-cleanup-access`, `${phone.name}-ready`].includes(e.name));
+            const rejoined = await replay(again.map((e) => (e.name === `${phone.name}-install` ? { ...e, create: officialPath(e.create, mirror) } : e)));
+            expect(rejoined[0]!.result.stderr).toContain("installing k3s");
+        } finally {
+            await hosts.onLaptop("pkill -f 'http[.]server 8087' || true");
+        }
+        expect(await nodes()).toMatch(new RegExp(`^${phone.name}\\s+Ready\\b`, "m"));
+        expect(await hosts.onPhone(phone, "ls -d /tmp/k3s-over-usb.* 2>/dev/null || true")).toBe("");
+    });
+
+    it("a file that does not match its pin, or cannot be downloaded, stops the install before anything changes and leaves no temporary files", async () => {
+        const phone = household.phones[0]!;
+        const install = executed.find((e) => e.name === `${phone.name}-install`)!;
+        const sums = await hosts.onPhone(phone, "sha256sum /usr/local/bin/k3s /etc/rancher/k3s/config.yaml /etc/rancher/k3s/k3s-over-usb.token");
+        // Each variant asks for another version (so the step must install) with a changed config.
+        const upgrade = (create: string): string =>
+            create.replace(`VERSION='${household.k3s.version}'`, "VERSION='v1.35.6+k3s1'").replace("CONFIG='", "CONFIG='# k3ou: must not be written\n");
+        const wrong = "0".repeat(64);
+        const mirror = await serveStagedFiles(phone);
+        try {
+            const cases: Array<[string, string, RegExp]> = [
+                ["air-gap, staged binary", upgrade(install.create).replace(/BINARY_SHA256='[0-9a-f]{64}'/, `BINARY_SHA256='${wrong}'`), /FAILED: the staged binary \S+\/k3s does not match its pin: its SHA-256 is [0-9a-f]{64}, the household pins 0{64}; nothing was installed/],
+                ["official, install script", officialPath(upgrade(install.create), mirror).replace(/SCRIPT_SHA256='[0-9a-f]{64}'/, `SCRIPT_SHA256='${wrong}'`), /FAILED: the install script from http:\S+\/install.sh does not match its pin/],
+                ["official, binary", officialPath(upgrade(install.create), mirror).replace(/BINARY_SHA256='[0-9a-f]{64}'/, `BINARY_SHA256='${wrong}'`), /FAILED: the binary from http:\S+\/k3s does not match its pin/],
+                ["official, unreachable", officialPath(upgrade(install.create), mirror.replace(":8087", ":8088")), /FAILED: cannot download http:\S+\/install.sh/],
+            ];
+            for (const [what, create, message] of cases) {
+                const r = await ssh(install.endpoint, create, install.stdin);
+                expect(r.code, what).toBe(1);
+                expect(r.stderr, what).toMatch(message);
+                expect(await hosts.onPhone(phone, "sha256sum /usr/local/bin/k3s /etc/rancher/k3s/config.yaml /etc/rancher/k3s/k3s-over-usb.token"), what).toBe(sums);
+                expect(await hosts.onPhone(phone, "ls -d /tmp/k3s-over-usb.* 2>/dev/null || true"), what).toBe("");
+            }
+        } finally {
+            await hosts.onLaptop("pkill -f 'http[.]server 8087' || true");
+        }
         expect(await nodes()).toMatch(new RegExp(`^${phone.name}\\s+Ready\\b`, "m"));
     });
 

@@ -205,6 +205,42 @@ describe("the program's steps on a fresh day-zero lab", () => {
         expect(await hosts.onPhone(phone, liveCap)).toBe(" 00 39 fb c0\n");
     });
 
+    it("a full /boot stops a cap change before anything is written, naming the phone; the phone boots its old image; once space is freed the next run converges", async () => {
+        const phone = household.phones[1]!;
+        const dtb = `/boot/dtbs/${phone.device.dtb}.dtb`;
+        const step = executed.find((e) => e.name === `${phone.name}-battery-cap`)!;
+        const partition = path.join(labStatus().stateDir, phone.name, "partitions", "boot_a");
+        const bootFiles = `md5sum ${dtb} /boot/boot.img /boot/initramfs /boot/initramfs-extra /etc/boot-deploy/hooks/*; cat /var/lib/k3s-over-usb/battery-cap.boot-image`;
+        const before = { files: await hosts.onPhone(phone, bootFiles), partition: fs.readFileSync(partition) };
+        // The partition is a 256 MiB filesystem of its own, as pmbootstrap makes it.
+        expect(await hosts.onPhone(phone, "df -Pk /boot | awk 'NR == 2 {print $2}'")).toBe("262144\n");
+        await hosts.onPhone(phone, "dd if=/dev/zero of=/boot/filler bs=1M 2>/dev/null || true; sync");
+        const raised = { ...step, create: step.create.replaceAll("3800000", "3900000") };
+        try {
+            const [failed] = await replay([raised]).then(
+                () => [undefined],
+                (e: Error) => [e.message],
+            );
+            expect(failed).toMatch(new RegExp(`k3s-over-usb: ${phone.name}: battery-cap: FAILED: /boot is full: \\d+ KiB free, rebuilding the boot image needs about \\d+ KiB; nothing was changed`));
+            expect(failed).toContain("fix: free space on the phone's /boot");
+            expect(await hosts.onPhone(phone, bootFiles)).toBe(before.files);
+            expect(fs.readFileSync(partition).equals(before.partition), "the boot partition was not flashed").toBe(true);
+            expect(await hosts.onPhone(phone, "ls /boot/dtbs/qcom | grep -c k3ou-tmp || true")).toBe("0\n");
+            lab("reboot", phone.name);
+            expect(await hosts.onPhone(phone, liveCap)).toBe(" 00 39 fb c0\n");
+        } finally {
+            await hosts.onPhone(phone, "rm -f /boot/filler");
+        }
+        // Space freed: the same run converges, then the household's own value again.
+        const [raisedAgain] = await replay([raised]);
+        expect(raisedAgain!.result.stderr).toContain("rebuilt the boot image with 3900000");
+        expect(await hosts.onPhone(phone, `fdtget -t u ${dtb} /battery voltage-max-design-microvolt`)).toBe("3900000\n");
+        const [restored] = await replay([step]);
+        expect(restored!.result.stderr).toContain("rebuilt the boot image with 3800000");
+        const [noop] = await replay([step]);
+        expect(noop!.result.stderr).not.toMatch(/: (wrote|rebuilt)/);
+    });
+
     it("running every step's undo, newest first, returns the hosts to day zero", async () => {
         await teardown(executed);
         const laptop = () => lab("exec", "laptop", "--", "sh", "-c", "ls /etc/systemd/network /etc/netplan /etc/sysctl.d /etc/systemd/system 2>&1; nft list tables; ip -o -4 addr");

@@ -13,8 +13,26 @@ need fdtput "install dtc (apk add dtc)"
 need mkinitfs "postmarketOS's mkinitfs rebuilds the boot image"
 [ -f "$DTB" ] || die "$DTB does not exist" "check the device profile's dtb against /usr/share/deviceinfo/deviceinfo (deviceinfo_dtb)"
 
-# The original stays outside /boot/dtbs*: boot-deploy's find would pick up a copy there.
 state=/var/lib/k3s-over-usb
+marker="$state/battery-cap.boot-image"
+current=$(fdtget -t u "$DTB" "$NODE" "$PROP" 2>/dev/null) || die "$DTB has no $NODE $PROP" "this device tree does not describe the battery; check the device profile"
+
+# Room on /boot first: boot-deploy writes boot.img, the initramfs files and the DTB anew, and a
+# partition that fills up half way leaves a half-written set. Checked before anything is written,
+# so a full /boot changes nothing and the phone keeps booting the image it has.
+if [ "$current" != "$CAP" ] || [ "$(cat "$marker" 2>/dev/null)" != "$CAP" ] || ! same_content "$HOOK_PATH" "$HOOK"; then
+	need_kib=64
+	for f in /boot/boot.img /boot/initramfs /boot/initramfs-extra "$DTB"; do
+		[ -f "$f" ] && need_kib=$((need_kib + ($(stat -c %s "$f") + 1023) / 1024))
+	done
+	free_kib=$(df -Pk /boot | awk 'NR == 2 {print $4}')
+	if [ "$free_kib" -lt "$need_kib" ]; then
+		die "/boot is full: $free_kib KiB free, rebuilding the boot image needs about $need_kib KiB; nothing was changed and the phone still boots its current image" \
+			"free space on the phone's /boot (du -sh /boot/* shows what is there), then run pulumi up again"
+	fi
+fi
+
+# The original stays outside /boot/dtbs*: boot-deploy's find would pick up a copy there.
 backup="$state/dtb-orig/$(basename "$DTB")"
 if [ ! -f "$backup" ]; then
 	mkdir -p "$state/dtb-orig"
@@ -27,19 +45,20 @@ CHANGED=0
 put_file "$HOOK_PATH" 755 "$HOOK"
 rebuild=$CHANGED
 
-current=$(fdtget -t u "$DTB" "$NODE" "$PROP" 2>/dev/null) || die "$DTB has no $NODE $PROP" "this device tree does not describe the battery; check the device profile"
 if [ "$current" = "$CAP" ]; then
 	say "already: $PROP = $CAP in $DTB"
 else
-	fdtput -t u "$DTB" "$NODE" "$PROP" "$CAP"
-	[ "$(fdtget -t u "$DTB" "$NODE" "$PROP")" = "$CAP" ] || die "fdtput did not take" "check that /boot is writable"
+	# Patched beside the original, then renamed over it: the DTB is never half written.
+	cp "$DTB" "$DTB.k3ou-tmp" || { rm -f "$DTB.k3ou-tmp"; die "cannot write beside $DTB" "free space on the phone's /boot, then run pulumi up again"; }
+	fdtput -t u "$DTB.k3ou-tmp" "$NODE" "$PROP" "$CAP"
+	[ "$(fdtget -t u "$DTB.k3ou-tmp" "$NODE" "$PROP")" = "$CAP" ] || { rm -f "$DTB.k3ou-tmp"; die "fdtput did not take" "check that /boot is writable"; }
+	mv -f "$DTB.k3ou-tmp" "$DTB"
 	say "wrote: $PROP $current -> $CAP in $DTB"
 	rebuild=1
 fi
 
 # The marker records what the last successful boot image was built with, so an interrupted run
 # rebuilds next time.
-marker="$state/battery-cap.boot-image"
 if [ "$rebuild" = 1 ] || [ "$(cat "$marker" 2>/dev/null)" != "$CAP" ]; then
 	mkinitfs >/dev/null || die "mkinitfs failed; the boot image still has the old cap" "run mkinitfs on the phone and read its output"
 	printf '%s\n' "$CAP" > "$marker"
