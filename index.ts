@@ -1,20 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Access } from "./components/access";
-import { Checks, type Repairs } from "./components/drift";
-import { BatteryCap } from "./components/battery-cap";
-import { K3sAgent } from "./components/k3s-agent";
-import { K3sServer } from "./components/k3s-server";
+import { Checks, probeDrift, type Repairs } from "./components/drift";
+import { householdGraph } from "./components/graph";
 import { checkLocalK3s } from "./components/k3s-stage";
-import { MetalLbPool } from "./components/metallb-pool";
-import { PmosNode } from "./components/pmos-node";
-import { UsbLink } from "./components/usb-link";
-import { attribute, runChecks } from "./doctor/run";
 import { parseHousehold } from "./household/model";
 import { checkMetallbVersion, fetchManifest, loadManifestOffline } from "./manifests/source";
 
 // Reads the household from the stack's config, validates all of it before anything is registered,
-// and wires the components into one graph: links and NAT, then the server, then each phone's node,
-// battery cap and agent, then MetalLB.
+// builds the one graph (components/graph.ts), probes the hosts for drift, and exports what the
+// operator and the doctor read.
 
 const stack = pulumi.getStack();
 const config = new pulumi.Config();
@@ -33,54 +27,33 @@ const stepChecks = new Checks(true);
 const access = new Access(household, privateKey, stepChecks);
 const { laptop } = household;
 
-const links = household.phones.map((phone) => new UsbLink(phone.name, { laptop, phone, access }));
-
-// NAT for every phone must exist before k3s starts, or pods on the phones hang in ContainerCreating.
-const server = new K3sServer(laptop.name, { household, access, contextName: `k3s-over-usb-${stack}` }, { dependsOn: links });
-
-const phones = household.phones.map((phone, i) => {
-    const link = links[i]!;
-    const node = new PmosNode(phone.name, { phone, access }, { dependsOn: [link] });
-    // One step at a time per phone: each rebuilds the boot image or restarts services.
-    const battery = new BatteryCap(phone.name, { phone, access }, { dependsOn: [node] });
-    const agent = new K3sAgent(phone.name, { household, phone, access, token: server.token, cleanupKey: server.cleanupKey }, { dependsOn: [link, node, battery, server] });
-    return { phone, link, battery, agent };
+const graph = householdGraph({
+    household,
+    access,
+    contextName: `k3s-over-usb-${stack}`,
+    metallbManifest:
+        household.metallb === null
+            ? undefined
+            : (metallbManifest ??
+              pulumi.output(
+                  // No local copy (checked above): only the URL can serve it.
+                  fetchManifest(household.metallb.manifest as { url: string; sha256: string }, `${metallbWhere}.manifest`).then((text) => {
+                      checkMetallbVersion(text, household.metallb!.version, metallbWhere);
+                      return text;
+                  }),
+              )),
 });
-
-const metallb =
-    household.metallb === null
-        ? undefined
-        : new MetalLbPool(
-              "metallb",
-              {
-                  metallb: household.metallb,
-                  kubeconfig: server.kubeconfig,
-                  laptop: access.laptop(),
-                  clusterIdentifier: `k3s-over-usb-${laptop.name}`,
-                  manifest:
-                      metallbManifest ??
-                      pulumi.output(
-                          // No local copy (checked above): only the URL can serve it.
-                          fetchManifest(household.metallb.manifest as { url: string; sha256: string }, `${metallbWhere}.manifest`).then((text) => {
-                              checkMetallbVersion(text, household.metallb!.version, metallbWhere);
-                              return text;
-                          }),
-                      ),
-              },
-              { dependsOn: [server, ...phones.map((p) => p.agent)] },
-          );
+const server = graph.server!;
+const { phones, metallb } = graph;
 
 // Drift: every step's check runs before the engine decides what to do, so a host that drifted since
 // the last up has its steps run again (components/drift.ts). Off with k3s-over-usb:driftCheck false.
 const self = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${stack}`);
-const previous = self.getOutput("repairs") as pulumi.Output<Repairs | undefined>;
-const driftCheck = config.getBoolean("driftCheck") ?? true;
-export const repairs = stepChecks.probe(previous, async (plan) => {
-    if (!driftCheck) {
-        return [];
-    }
-    const key = await new Promise<string>((resolve) => privateKey.apply(resolve));
-    return attribute(await runChecks(household, key, plan), plan);
+export const repairs = probeDrift(stepChecks, {
+    household,
+    privateKey,
+    previous: self.getOutput("repairs") as pulumi.Output<Repairs | undefined>,
+    enabled: config.getBoolean("driftCheck") ?? true,
 });
 export const checks = stepChecks.planOutput();
 
@@ -89,9 +62,9 @@ export const apiServer = server.apiServer;
 export const nodes = [
     { name: laptop.name, role: "server", address: laptop.lan.address, version: server.version },
     ...phones.map(({ phone, link, agent }) => ({
-        name: agent.nodeName,
+        name: agent!.nodeName,
         role: "agent",
-        address: agent.nodeIp,
+        address: agent!.nodeIp,
         laptopInterface: link.laptopInterface,
         laptopEnd: phone.link.laptopAddress,
     })),

@@ -1,5 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
-import { digestEnv, type CheckResult, type PlannedCheck } from "../doctor/plan";
+import { digestEnv, type CheckResult, type PlannedCheck } from "../checks/plan";
+import { attribute, runChecks } from "../checks/run";
+import type { Household } from "../household/model";
 
 // Remote commands have no read: `pulumi refresh` cannot see a host that drifted. Every step therefore
 // registers a check beside itself (StepArgs.check), and the program runs all checks before each preview
@@ -28,25 +30,50 @@ export type Repairs = Readonly<Record<string, number>>;
 export class Checks {
     private readonly entries: { readonly check: PlannedCheck; readonly urn: pulumi.Output<string> }[] = [];
     private resolveMarkers!: (markers: Repairs) => void;
+    private rejectMarkers!: (err: Error) => void;
     private readonly markers: Promise<Repairs>;
+    private probed = false;
 
-    /** `repair`: steps carry a repair generation, decided by `probe` (the program); off in tests of components alone. */
+    /**
+     * `repair`: steps carry a repair generation, decided by `probe` (the program); off in tests of
+     * components alone. With repair on, `probe` must be called in the same turn as every step is
+     * registered: otherwise every step fails saying so, instead of waiting for ever.
+     */
     constructor(readonly repair: boolean) {
-        this.markers = new Promise((resolve) => {
+        this.markers = new Promise((resolve, reject) => {
             this.resolveMarkers = resolve;
+            this.rejectMarkers = reject;
         });
+        this.markers.catch(() => undefined); // reported through each step's marker
+        if (repair) {
+            setImmediate(() => {
+                if (!this.probed) {
+                    this.rejectMarkers(
+                        new Error(`the drift probe never ran, so no step knows its repair generation: call probeDrift (components/drift.ts) after registering every step, in the same turn`),
+                    );
+                }
+            });
+        }
     }
 
     add(check: Omit<PlannedCheck, "env"> & { readonly env: Readonly<Record<string, string>> }, urn: pulumi.Output<string>): void {
+        if (this.probed) {
+            throw new Error(`step ${check.key} was registered after the drift probe ran, so it would never be checked or repaired: register every step before probeDrift`);
+        }
         if (this.entries.some((e) => e.check.key === check.key)) {
             throw new Error(`two steps named ${check.key}`);
         }
         this.entries.push({ check: { ...check, env: digestEnv(check.env) }, urn });
     }
 
-    /** The generation a step runs with; undefined when repair is off. */
+    /** The generation a step runs with, once the probe has run; it fails when the program never probes. */
+    generation(key: string): Promise<string> {
+        return this.markers.then((m) => String(m[key] ?? 0));
+    }
+
+    /** The generation as a step's input; undefined when repair is off. */
     marker(key: string): pulumi.Output<string> | undefined {
-        return this.repair ? pulumi.output(this.markers.then((m) => String(m[key] ?? 0))) : undefined;
+        return this.repair ? pulumi.output(this.generation(key)) : undefined;
     }
 
     plan(): PlannedCheck[] {
@@ -62,12 +89,17 @@ export class Checks {
      * Runs the checks (`run`, over SSH) and fixes every step's generation: the previous one, plus one
      * where the step's check failed with fix "up". Returns the new generations (stack output `repairs`).
      */
-    probe(previous: pulumi.Input<Repairs | undefined>, run: (plan: PlannedCheck[]) => Promise<CheckResult[]>): pulumi.Output<Repairs> {
-        return pulumi.output(previous).apply(async (prev) => {
+    probe<C>(previous: pulumi.Input<Repairs | undefined>, context: pulumi.Input<C>, run: (plan: PlannedCheck[], context: C) => Promise<CheckResult[]>): pulumi.Output<Repairs> {
+        if (this.probed) {
+            throw new Error("the drift probe runs once per program");
+        }
+        this.probed = true;
+        const plan = this.plan();
+        return pulumi.all([previous, context]).apply(async ([prev, ctx]) => {
             const before = prev ?? {};
             let results: CheckResult[] = [];
             try {
-                results = await run(this.plan());
+                results = await run(plan, ctx as C);
             } catch (err) {
                 void pulumi.log.warn(`drift check skipped: ${err instanceof Error ? err.message : String(err)}`);
             }
@@ -84,8 +116,28 @@ export class Checks {
         });
     }
 
-    /** For a program that does not probe: every step keeps generation 0. */
-    noProbe(): void {
-        this.resolveMarkers({});
-    }
+}
+
+export interface DriftProbeArgs {
+    readonly household: Household;
+    readonly privateKey: pulumi.Output<string>;
+    /** The generations of the last up: the stack output `repairs`, read through a reference to this stack. */
+    readonly previous: pulumi.Input<Repairs | undefined>;
+    /** k3s-over-usb:driftCheck; when false, no host is reached and every step keeps its generation. */
+    readonly enabled: boolean;
+}
+
+/**
+ * The program's drift probe: every registered step's check, run on the hosts over SSH before the
+ * engine decides what to do. Call it once, after the whole graph is registered; it returns the stack
+ * output `repairs`. The key leaves its secret wrapper only to open the SSH connections: `repairs`
+ * holds step names and numbers alone.
+ */
+export function probeDrift(checks: Checks, args: DriftProbeArgs): pulumi.Output<Repairs> {
+    return checks.probe(args.previous, pulumi.unsecret(args.privateKey), async (plan, key) => {
+        if (!args.enabled) {
+            return [];
+        }
+        return attribute(await runChecks(args.household, key, plan), plan);
+    });
 }

@@ -44,6 +44,7 @@ export class K3sAgent extends pulumi.ComponentResource {
         );
 
         const host = access.phone(phone);
+        const uninstall = agentUninstall(phone);
         const stage = stageK3s(name, k3s, phone.device.arch, host, phone.ssh.user, phone.ssh.hostKey, this);
         const install = remoteStep(
             `${name}-install`,
@@ -74,12 +75,12 @@ export class K3sAgent extends pulumi.ComponentResource {
                 env: {
                     SSH_USER: phone.ssh.user,
                     AUTHORIZED_LINE: pulumi.output(args.cleanupKey).apply((key) => cleanupAuthorizedLine(key, household.laptop.name)),
-                    UNINSTALL_PATH: agentUninstall.path,
-                    UNINSTALL: agentUninstall.content,
+                    UNINSTALL_PATH: uninstall.path,
+                    UNINSTALL: uninstall.content,
                 },
                 check: {
                     script: "hosts/pmos/steps/cleanup-access.check.sh",
-                    env: { SSH_USER: phone.ssh.user, UNINSTALL_PATH: agentUninstall.path, UNINSTALL: agentUninstall.content, LAPTOP: household.laptop.name },
+                    env: { SSH_USER: phone.ssh.user, UNINSTALL_PATH: uninstall.path, UNINSTALL: uninstall.content, LAPTOP: household.laptop.name },
                 },
             },
             { parent: this, dependsOn: [install] },

@@ -1,4 +1,5 @@
 import { createHash } from "crypto";
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { serverConfig } from "../hosts/k3s/config";
@@ -16,6 +17,8 @@ export interface K3sServerArgs {
     readonly access: Access;
     /** Name of the kubeconfig's cluster, user and context; default "k3s-over-usb". */
     readonly contextName?: string;
+    /** Where the Kubernetes provider was before it lived here (an older program kept it in MetalLbPool). */
+    readonly providerAliases?: pulumi.Input<pulumi.Alias>[];
 }
 
 /**
@@ -34,12 +37,19 @@ export class K3sServer extends pulumi.ComponentResource {
     public readonly version: pulumi.Output<string>;
     /** Public half of the laptop's cleanup key, which phones accept for the agent uninstall only. */
     public readonly cleanupKey: pulumi.Output<string>;
+    private readonly providerName: string;
+    private readonly providerAliases: pulumi.Input<pulumi.Alias>[];
+    private readonly clusterIdentifier: string;
+    private kubernetesProvider?: k8s.Provider;
 
     constructor(name: string, args: K3sServerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("k3s-over-usb:k3s:K3sServer", name, {}, opts);
         const { household, access } = args;
         const { laptop, k3s } = household;
         const contextName = args.contextName ?? "k3s-over-usb";
+        this.providerName = `${name}-k8s`;
+        this.providerAliases = args.providerAliases ?? [];
+        this.clusterIdentifier = `k3s-over-usb-${laptop.name}`;
 
         // Letters and digits only: the token passes through YAML, files and shells untouched. Never
         // "K10..."-shaped: k3s would try to parse it as a full token.
@@ -92,7 +102,7 @@ export class K3sServer extends pulumi.ComponentResource {
                 secretStdout: true,
                 // Read again whenever the install step runs again (a new version, config or repair
                 // generation), so the kubeconfig follows a server that was reinstalled with a new CA.
-                triggers: [install.id, install.create.apply((text) => createHash("sha256").update(text ?? "").digest("hex"))],
+                triggers: [install.id, install.stdin.apply((text) => createHash("sha256").update(text ?? "").digest("hex"))],
                 check: { script: "hosts/laptop/steps/node-ready.check.sh", env: { NODE: laptop.name } },
             },
             { parent: this, dependsOn: [install] },
@@ -101,5 +111,19 @@ export class K3sServer extends pulumi.ComponentResource {
         this.kubeconfig = pulumi.secret(read.stdout.apply((text) => rewriteKubeconfig(text, `https://${laptop.lan.address}:6443`, contextName)));
         this.version = pulumi.output(install.id).apply(() => k3s.version);
         this.registerOutputs({ token: this.token, kubeconfig: this.kubeconfig, apiServer: this.apiServer, version: this.version, cleanupKey: this.cleanupKey });
+    }
+
+    /**
+     * The cluster's Kubernetes provider (server-side apply), made on first use and shared by every
+     * in-cluster component. Its cluster identifier stays the same for the life of the cluster, so a
+     * rewritten kubeconfig (a reinstalled server, a new CA) replaces nothing in the cluster.
+     */
+    provider(): k8s.Provider {
+        this.kubernetesProvider ??= new k8s.Provider(
+            this.providerName,
+            { kubeconfig: this.kubeconfig, clusterIdentifier: this.clusterIdentifier, enableServerSideApply: true, deleteUnreachable: true },
+            { parent: this, aliases: this.providerAliases },
+        );
+        return this.kubernetesProvider;
     }
 }

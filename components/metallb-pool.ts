@@ -8,12 +8,10 @@ import { remoteStep } from "./remote-step";
 
 export interface MetalLbPoolArgs {
     readonly metallb: MetalLb;
-    /** The server's admin kubeconfig; secret. */
-    readonly kubeconfig: pulumi.Input<string>;
+    /** The cluster's Kubernetes provider (K3sServer.provider()). */
+    readonly provider: pulumi.ProviderResource;
     /** The laptop, where k3s kubectl can probe the webhook. */
     readonly laptop: HostAccess;
-    /** Stays the same for the life of the cluster, so a rewritten kubeconfig replaces nothing. */
-    readonly clusterIdentifier: string;
     /** The upstream native manifest at the pinned version, verified by digest. */
     readonly manifest: pulumi.Input<string>;
 }
@@ -31,11 +29,7 @@ export class MetalLbPool extends pulumi.ComponentResource {
     constructor(name: string, args: MetalLbPoolArgs, opts?: pulumi.ComponentResourceOptions) {
         super("k3s-over-usb:cluster:MetalLbPool", name, {}, opts);
         const { metallb } = args;
-        const provider = new k8s.Provider(
-            `${name}-k8s`,
-            { kubeconfig: pulumi.secret(args.kubeconfig), clusterIdentifier: args.clusterIdentifier, enableServerSideApply: true, deleteUnreachable: true },
-            { parent: this },
-        );
+        const { provider } = args;
         const install = new k8s.yaml.v2.ConfigGroup(`${name}-metallb`, { yaml: args.manifest }, { parent: this, provider });
         const webhook = remoteStep(
             `${name}-webhook`,

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { nftDropin, phoneSysctl, radiosHook } from "../hosts/pmos/files";
+import { nftDropin, nmDnsDropin, phoneResolvConf, phoneSysctl, radiosHook } from "../hosts/pmos/files";
 import type { Phone } from "../household/model";
 import type { Access } from "./access";
 import { remoteStep } from "./remote-step";
@@ -7,6 +7,8 @@ import { remoteStep } from "./remote-step";
 export interface PmosNodeArgs {
     /** The phone to prepare. */
     readonly phone: Phone;
+    /** The LAN's resolvers (`laptop.lan.dns`), the phone's own from now on. */
+    readonly dns: ReadonlyArray<string>;
     /** Connections to the hosts. */
     readonly access: Access;
 }
@@ -14,7 +16,7 @@ export interface PmosNodeArgs {
 /**
  * A postmarketOS phone made fit to be a k3s node: hostname first and persistent, radios off across
  * reboots, the pmOS firewall passing pod traffic (kept, unless firewall: flush), forwarding sysctls,
- * cgroup v2. OpenRC or systemd, doas or sudo: detected on the phone.
+ * the LAN's resolvers, cgroup v2. OpenRC or systemd, doas or sudo: detected on the phone.
  */
 export class PmosNode extends pulumi.ComponentResource {
     /** The node's hostname, as k3s will register it. */
@@ -22,7 +24,7 @@ export class PmosNode extends pulumi.ComponentResource {
 
     constructor(name: string, args: PmosNodeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("k3s-over-usb:node:PmosNode", name, {}, opts);
-        const { phone, access } = args;
+        const { phone, dns, access } = args;
         const radios = radiosHook();
         const env = {
             NODE_NAME: phone.name,
@@ -31,6 +33,9 @@ export class PmosNode extends pulumi.ComponentResource {
             NFT_DROPIN: nftDropin.content,
             SYSCTL_PATH: phoneSysctl.path,
             SYSCTL: phoneSysctl.content,
+            RESOLV_CONF: phoneResolvConf(dns).content,
+            NM_DNS_DROPIN_PATH: nmDnsDropin.path,
+            NM_DNS_DROPIN: nmDnsDropin.content,
             RADIOS_SCRIPT_PATH: radios.script.path,
             RADIOS_SCRIPT: radios.script.content,
             RADIOS_OPENRC_HOOK_PATH: radios.openrc.path,

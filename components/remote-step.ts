@@ -1,16 +1,15 @@
-import * as fs from "fs";
-import * as path from "path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { renderCommand } from "../hosts/command";
+import { renderCommand, stepCommand, stepInput } from "../hosts/command";
+import { stepScript } from "../hosts/scripts";
 import type { Escalation } from "../household/model";
 import type { Checks, CheckSpec } from "./drift";
 
-export { renderCommand, shellQuote } from "../hosts/command";
 
-// Every remote step is a POSIX sh file under hosts/, run as root on one host. Values reach it as
-// single-quoted environment assignments on `env`, after the privilege switch (doas does not pass
-// the caller's environment everywhere, and sshd AcceptEnv is not assumed); secrets reach it on stdin.
+// Every remote step is a POSIX sh file under hosts/, run as root on one host. The command line holds
+// the privilege switch and the host's and step's names; the step's values (as exported single-quoted
+// assignments), the shared prelude, the script and any secret reach it on stdin (hosts/command.ts
+// renderStep), so neither values nor secrets are on a command line, and sshd AcceptEnv is not assumed.
 
 export type Connection = command.types.input.remote.ConnectionArgs;
 
@@ -32,9 +31,9 @@ export interface StepArgs {
     readonly step: string;
     /** Script path relative to the repository root, e.g. hosts/pmos/steps/link.sh. */
     readonly script: string;
-    /** Non-secret values; they appear in the command line and in state. */
+    /** Non-secret values; they travel on stdin and appear in state. */
     readonly env?: Readonly<Record<string, pulumi.Input<string>>>;
-    /** Secret input, piped to the script. */
+    /** Secret input, the script's stdin (the step's whole stdin is then secret in state). */
     readonly stdin?: pulumi.Input<string>;
     /** Script and values that undo the step when the resource is deleted. */
     readonly onDelete?: { readonly script: string; readonly env?: Readonly<Record<string, pulumi.Input<string>>> };
@@ -46,27 +45,16 @@ export interface StepArgs {
     readonly check: CheckSpec;
 }
 
-const root = path.join(__dirname, "..");
-const scriptCache = new Map<string, string>();
-
-/** The text sent to the host: the shared prelude, then the step. */
-export function stepScript(relative: string): string {
-    let text = scriptCache.get(relative);
-    if (text === undefined) {
-        text = `${fs.readFileSync(path.join(root, "hosts/steps/lib.sh"), "utf8")}\n${fs.readFileSync(path.join(root, relative), "utf8")}`;
-        scriptCache.set(relative, text);
-    }
-    return text;
+/** An undo runs rarely and must work with nothing staged: the script rides on its command line; stdin (the create's program) is not for it. */
+function renderDelete(host: HostAccess, step: string, script: string, env: Readonly<Record<string, pulumi.Input<string>>>): pulumi.Output<string> {
+    return pulumi.output(env).apply((values) => `${renderCommand(host, step, stepScript(script), values as Record<string, string>)} </dev/null`);
 }
 
-function renderLater(host: HostAccess, step: string, script: string, env: Readonly<Record<string, pulumi.Input<string>>>): pulumi.Output<string> {
-    return pulumi.output(env).apply((values) => renderCommand(host, step, stepScript(script), values as Record<string, string>));
-}
-
-function plainEnv(name: string, env: Readonly<Record<string, pulumi.Input<string>>>): Record<string, string> {
+function plainEnv(name: string, env: Readonly<Record<string, pulumi.Input<string>>>, component: pulumi.Resource | undefined): Record<string, string> {
     for (const [k, v] of Object.entries(env)) {
         if (typeof v !== "string") {
-            throw new Error(`remote step ${name}: ${k} is not a plain string, so its check needs its own env (StepArgs.check.env)`);
+            const message = `remote step ${name}: ${k} is not a plain string, so its check needs its own env (StepArgs.check.env)`;
+            throw component ? new pulumi.ResourceError(message, component) : new Error(message);
         }
     }
     return env as Record<string, string>;
@@ -79,13 +67,18 @@ export function remoteStep(name: string, args: StepArgs, opts: pulumi.CustomReso
     const checked = "script" in args.check ? args.check : undefined;
     const marker = checked ? checks?.marker(name) : undefined;
     const env = marker ? { ...(args.env ?? {}), K3OU_REPAIR: marker } : (args.env ?? {});
+    // The command line names host and step only; values, script and secret travel on stdin. A change
+    // of any of them changes stdin, which makes the engine run the step again.
+    const stdin = pulumi
+        .all([pulumi.output(env), args.stdin === undefined ? undefined : pulumi.output(args.stdin)])
+        .apply(([values, secret]) => stepInput(args.step, stepScript(args.script), values as Record<string, string>, secret));
     const cmd = new command.remote.Command(
         name,
         {
             connection: args.host.connection,
-            create: renderLater(args.host, args.step, args.script, env),
-            delete: args.onDelete ? renderLater(args.host, `${args.step}-delete`, args.onDelete.script, args.onDelete.env ?? {}) : undefined,
-            stdin: args.stdin,
+            create: stepCommand(args.host, args.step),
+            delete: args.onDelete ? renderDelete(args.host, `${args.step}-delete`, args.onDelete.script, args.onDelete.env ?? {}) : undefined,
+            stdin,
             triggers: args.triggers,
             // sshd on a phone need not accept PULUMI_COMMAND_* variables; nothing here reads them.
             addPreviousOutputInEnv: false,
@@ -107,7 +100,7 @@ export function remoteStep(name: string, args: StepArgs, opts: pulumi.CustomReso
                 subject: checked.subject ?? args.host.name,
                 ...(checked.cable !== undefined ? { cable: checked.cable } : {}),
                 script: checked.script,
-                env: checked.env ?? plainEnv(name, args.env ?? {}),
+                env: checked.env ?? plainEnv(name, args.env ?? {}, opts.parent),
             },
             cmd.urn,
         );

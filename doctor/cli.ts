@@ -3,9 +3,10 @@ import { defaultNettestImage } from "../manifests/nettest";
 import { pulumiCli, stackName as selectedStack } from "../ops/pulumi";
 import { connect } from "../ops/ssh";
 import { proveCluster } from "./cluster";
-import type { PlannedCheck } from "./plan";
+import type { PlannedCheck } from "../checks/plan";
 import { failures, renderJson, renderText, type ClusterProof, type Report } from "./report";
-import { attribute, hostEndpoints, runChecks } from "./run";
+import { attribute, runChecks } from "../checks/run";
+import { hostEndpoints } from "../hosts/endpoints";
 
 // npm run doctor [-- --stack S] [--json] [--hosts-only] [--image IMAGE] [--deadline SECONDS]
 // Is the household what the stack says, and does the cluster really work? Reads the selected stack's

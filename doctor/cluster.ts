@@ -2,11 +2,11 @@ import * as fs from "fs";
 import * as http from "http";
 import type { Client } from "ssh2";
 import { renderCommand, shellQuote } from "../hosts/command";
+import { hostPrivilege } from "../hosts/endpoints";
 import type { Household, MetalLb } from "../household/model";
 import { nettestManifest, nettestNamespace } from "../manifests/nettest";
 import { exec } from "../ops/ssh";
 import type { ClusterProof } from "./report";
-import { hostAccess } from "./run";
 
 // The cluster proof, run with kubectl on the laptop over the doctor's laptop connection: the nettest
 // DaemonSet on every node, the pod-to-pod ping matrix, each pod's way out to the LAN gateway (through
@@ -43,7 +43,7 @@ export function procNetArp(address: string): string | undefined {
 }
 
 async function onLaptop(client: Client, household: Household, script: string, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-    return exec(client, renderCommand(hostAccess(household, household.laptop.name), "doctor", script, {}), stdin);
+    return exec(client, renderCommand(hostPrivilege(household, household.laptop.name), "doctor", script, {}), stdin);
 }
 
 export function fetchFrom(address: string, timeoutMs: number): Promise<string> {

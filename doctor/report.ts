@@ -1,4 +1,4 @@
-import { columns, type CheckResult, type PlannedCheck } from "./plan";
+import { columns, type CheckResult, type PlannedCheck } from "../checks/plan";
 
 // The doctor's answer: a table (host by check), then each failure with what is wrong and the command
 // that fixes it. The same facts as JSON for scripts.

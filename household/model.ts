@@ -2,7 +2,7 @@ import * as addr from "./address";
 import { HouseholdError, issuesFromZod } from "./issues";
 import { checkRules, linkInterfaceName } from "./rules";
 import { householdSchema, type HouseholdConfig } from "./schema";
-import { deviceProfiles, type DeviceProfile } from "../hosts/pmos/devices";
+import { deviceProfiles, type DeviceProfile } from "./devices";
 
 // The validated household: plain typed data that components are driven by. Everything derivable
 // (link interface names, addresses, the k3s server URL each phone uses) is derived here, once.

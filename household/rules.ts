@@ -1,7 +1,7 @@
 import * as addr from "./address";
 import type { Issue } from "./issues";
-import { hubPortPattern } from "./schema";
-import { deviceProfiles } from "../hosts/pmos/devices";
+import { defaultClusterCidr, defaultServiceCidr, hubPortPattern } from "./schema";
+import { deviceProfiles } from "./devices";
 
 // Rules that relate fields to each other. They read the raw config defensively, so that they still
 // report what they can when other parts of the config are malformed: the user sees every problem at
@@ -20,7 +20,12 @@ function list(v: unknown): unknown[] {
     return Array.isArray(v) ? v : [];
 }
 
-/** k3s settings that the program derives from the household; a flag may not override them. */
+/**
+ * k3s settings that the program derives from the household; a flag may not override them. The
+ * rendered config.yaml (hosts/k3s/config.ts) can hold no other key than these and the additive ones
+ * below: its type is built from both lists, and test/hosts/files.test.ts compares them with what is
+ * rendered. token, data-dir and node-external-ip are never written but would fight what is.
+ */
 export const managedK3sFlags = [
     "node-name",
     "node-ip",
@@ -34,10 +39,14 @@ export const managedK3sFlags = [
     "service-cidr",
     "tls-san",
     "data-dir",
+    "write-kubeconfig-mode",
 ] as const;
+export type ManagedK3sFlag = (typeof managedK3sFlags)[number];
 
-export const defaultClusterCidr = "10.42.0.0/16";
-export const defaultServiceCidr = "10.43.0.0/16";
+/** Lists the program starts (servicelb disabled, the phones' taint) and an extra flag adds to. */
+export const additiveK3sFlags = ["disable", "node-taint"] as const;
+export type AdditiveK3sFlag = (typeof additiveK3sFlags)[number];
+
 
 /** The laptop end of a phone link is named after the phone; Linux caps names at 15 bytes. */
 export function linkInterfaceName(phone: string): string {

@@ -2,6 +2,10 @@ import { utils as sshUtils } from "ssh2";
 import { z } from "zod";
 import { parseCidr, parseIpv4, parseRange } from "./address";
 
+/** k3s's own defaults, which the household keeps unless it says otherwise. */
+export const defaultClusterCidr = "10.42.0.0/16";
+export const defaultServiceCidr = "10.43.0.0/16";
+
 // The shape of the household as the stack config spells it. Shape only: rules that relate fields to
 // each other (overlaps, pairs, ranges) live in rules.ts, and both report through issues.ts.
 //
@@ -129,10 +133,8 @@ const extraFlag = z.string().regex(/^--[a-z0-9][a-z0-9-]*(=.*)?$/, {
 
 const k3sSchema = z.strictObject({
     version: k3sVersion,
-    /** Default 10.42.0.0/16. */
-    clusterCidr: cidr.default("10.42.0.0/16"),
-    /** Default 10.43.0.0/16. */
-    serviceCidr: cidr.default("10.43.0.0/16"),
+    clusterCidr: cidr.default(defaultClusterCidr),
+    serviceCidr: cidr.default(defaultServiceCidr),
     server: z
         .strictObject({
             /** Interface flannel's VXLAN uses on the laptop; default the LAN interface. */

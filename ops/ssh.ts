@@ -130,21 +130,3 @@ export async function run(endpoint: Endpoint, command: string, stdin?: string): 
         client.end();
     }
 }
-
-/** Copies a local file over SFTP, creating parent folders (relative paths are below the login folder). */
-export async function copyFile(endpoint: Endpoint, localPath: string, remotePath: string): Promise<void> {
-    const client = await connect(endpoint);
-    try {
-        const sftp = await new Promise<import("ssh2").SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s))));
-        const parts = remotePath.split("/").slice(0, -1);
-        let dir = remotePath.startsWith("/") ? "" : ".";
-        for (const part of parts.filter((p) => p !== "")) {
-            dir = `${dir}/${part}`;
-            const d = dir;
-            await new Promise<void>((resolve) => sftp.mkdir(d, () => resolve()));
-        }
-        await new Promise<void>((resolve, reject) => sftp.fastPut(localPath, remotePath, (err) => (err ? reject(err) : resolve())));
-    } finally {
-        client.end();
-    }
-}

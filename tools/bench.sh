@@ -2,7 +2,10 @@
 # Benchmark of the real engine on the lab: wall time and SSH connections opened for preview, cold up,
 # no-op up and destroy, the doctor's host checks on the converged household (best of five runs: the
 # checks themselves, and `npm run doctor` as a whole), the doctor with the cluster proof on the real
-# cluster, and the memory each host uses, for each phone count given (default: 3 12).
+# cluster, and the memory each host uses, for each phone count given (default: 3 12). Beside them:
+# the floor (an empty TypeScript program's no-op up on the same engine), the no-op up as a multiple
+# of it, the cold up's critical path and ten longest steps from the engine's event log
+# (tools/bench-profile.ts), and the growth from the smallest phone count to the largest.
 # Prints a table; asserts nothing.
 # SSH connections are counted by an nft counter in the laptop's namespace: new TCP connections to
 # port 22 arriving (the operator's sessions, direct or jumped) and leaving (jumps to the phones).
@@ -44,16 +47,48 @@ EOT'
 counter_read() {
   bash lab/lab.sh exec laptop -- nft list table inet k3ou_bench | awk '/packets/ {for (i = 1; i <= NF; i++) if ($i == "packets") printf "%s ", $(i + 1)}'
 }
+declare -A times=()
 measure() {
   local label=$1; shift
   counter_reset
-  local start end
+  local start end events="$state/${label// /-}.events"
   start=$(date +%s.%N)
-  ip netns exec k3ou-operator pulumi "$@" --stack bench --non-interactive >"$state/$label.log" 2>&1 || { echo "bench: pulumi $* failed, see below" >&2; tail -20 "$state/$label.log" >&2; exit 1; }
+  ip netns exec k3ou-operator pulumi "$@" --stack bench --non-interactive --event-log "$events" >"$state/$label.log" 2>&1 || { echo "bench: pulumi $* failed, see below" >&2; tail -20 "$state/$label.log" >&2; exit 1; }
   end=$(date +%s.%N)
   read -r inbound outbound <<<"$(counter_read)"
-  printf '%-8s %-10s %8s s %6s ssh sessions (%s to phones)\n' "$phones" "$label" "$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')" "$inbound" "$outbound"
+  times["$phones $label"]=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+  printf '%-8s %-10s %8s s %6s ssh sessions (%s to phones)\n' "$phones" "$label" "${times["$phones $label"]}" "$inbound" "$outbound"
+  if [ "$label" = "cold up" ]; then
+    # Where the time went: the engine's own per-step times along the dependency graph.
+    pulumi stack export --stack bench >"$state/state.json"
+    npx ts-node --transpile-only tools/bench-profile.ts "$events" "$state/state.json" "$phones $label" | sed 's/^/         /'
+  fi
 }
+
+# The floor: an empty TypeScript program's `pulumi up` with nothing to do, on the same engine and
+# Node, with the same SDK (one stack output, no resources), best of three.
+measure_floor() {
+  local proj="$state/empty" best="" start end t
+  mkdir -p "$proj"
+  printf 'name: k3ou-bench-empty\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n' >"$proj/Pulumi.yaml"
+  printf 'export const nothing = 1;\n' >"$proj/index.ts"
+  printf '{"compilerOptions":{"strict":true,"target":"ES2023","module":"commonjs","types":["node"]}}\n' >"$proj/tsconfig.json"
+  printf '{"name":"k3ou-bench-empty","main":"index.ts"}\n' >"$proj/package.json"
+  ln -s "$PWD/node_modules" "$proj/node_modules"
+  (cd "$proj" && pulumi stack init floor --non-interactive >/dev/null && pulumi up --yes --stack floor --non-interactive >/dev/null)
+  for _ in 1 2 3; do
+    start=$(date +%s.%N)
+    (cd "$proj" && ip netns exec k3ou-operator pulumi up --yes --stack floor --non-interactive >/dev/null)
+    end=$(date +%s.%N)
+    t=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+    if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$t; fi
+  done
+  (cd "$proj" && pulumi stack rm floor --yes --force --non-interactive >/dev/null)
+  times[floor]=$best
+  printf '%-8s %-10s %8s s (an empty TypeScript program'"'"'s no-op up, best of 3)\n' "-" "floor" "$best"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 # npm run doctor --hosts-only, five times: the host checks' own time (the report's timings) and the
 # command's wall time (Node start, two pulumi reads of config and outputs, the checks).
@@ -99,6 +134,9 @@ measure_memory() {
 }
 
 printf '%-8s %-10s %10s %s\n' phones operation "wall time" "ssh sessions opened at the laptop"
+bash lab/lab.sh down >/dev/null 2>&1 || true
+bash lab/lab.sh up --phones 1 >/dev/null
+measure_floor
 for phones in "${counts[@]}"; do
   bash lab/lab.sh down >/dev/null 2>&1 || true
   bash lab/lab.sh up --phones "$phones" >/dev/null
@@ -112,5 +150,13 @@ for phones in "${counts[@]}"; do
   measure_memory
   measure destroy destroy --yes
   pulumi stack rm bench --yes --force --non-interactive >/dev/null
+  printf '%-8s %-10s %8s x the floor (goal <= 1.5)\n' "$phones" "no-op/floor" "$(ratio "${times["$phones no-op up"]}" "${times[floor]}")"
 done
 bash lab/lab.sh down >/dev/null
+# Growth with the phone count, smallest to largest (goal: <= 3x from 3 to 30 phones).
+if [ "${#counts[@]}" -ge 2 ]; then
+  small=${counts[0]} large=${counts[-1]}
+  for op in "cold up" "no-op up" destroy; do
+    printf '%-8s %-10s %8s x (%s phones against %s)\n' "$large/$small" "$op" "$(ratio "${times["$large $op"]}" "${times["$small $op"]}")" "$large" "$small"
+  done
+fi

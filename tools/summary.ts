@@ -1,9 +1,9 @@
 // A summary of a converged household to read at a glance: nodes, links, battery state (from the
 // stack's outputs), and the host ping matrix measured now, from every node to every node.
 import { spawnSync } from "child_process";
-import { renderCommand } from "../components/remote-step";
+import { renderCommand } from "../hosts/command";
 import { parseHousehold, type Household } from "../household/model";
-import { hostEndpoints } from "../doctor/run";
+import { hostEndpoints } from "../hosts/endpoints";
 import { run } from "../ops/ssh";
 
 function pulumi(...args: string[]): string {

@@ -1,16 +1,20 @@
 import { renderYaml, managedBy } from "../render";
 import { serverTlsSans } from "../laptop/files";
 import { serverUrlFor, type Household, type Phone } from "../../household/model";
+import type { AdditiveK3sFlag, ManagedK3sFlag } from "../../household/rules";
+import { hostValues } from "../scripts";
 
 // /etc/rancher/k3s/config.yaml for each side. Settings derived from the household come first; extra
 // flags (validated not to touch those) are merged in as k3s reads repeated flags: as lists.
 
-export const tokenFilePath = "/etc/rancher/k3s/k3s-over-usb.token";
+export const tokenFilePath = hostValues.K3OU_TOKEN_FILE;
 
 type K3sConfig = Record<string, string | boolean | string[]>;
+/** What the program writes: only the flags the household rules call managed or additive. */
+type BaseConfig = Partial<Record<ManagedK3sFlag, string | boolean | string[]> & Record<AdditiveK3sFlag, string[]>>;
 
-function mergeFlags(base: K3sConfig, flags: ReadonlyArray<string>): K3sConfig {
-    const out: K3sConfig = { ...base };
+function mergeFlags(base: BaseConfig, flags: ReadonlyArray<string>): K3sConfig {
+    const out: K3sConfig = { ...(base as K3sConfig) };
     for (const flag of flags) {
         const eq = flag.indexOf("=");
         const key = (eq < 0 ? flag : flag.slice(0, eq)).replace(/^--/, "");
@@ -49,7 +53,7 @@ export function serverConfig(h: Household): string {
 }
 
 export function agentConfig(h: Household, phone: Phone): string {
-    const base: K3sConfig = {
+    const base: BaseConfig = {
         server: serverUrlFor(phone),
         "token-file": tokenFilePath,
         "node-name": phone.name,

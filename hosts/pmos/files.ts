@@ -1,3 +1,4 @@
+import { escalationLine } from "../command";
 import { managedBy, renderIni, renderShellAssignments } from "../render";
 import { bootDtbPath } from "./devices";
 import type { Phone } from "../../household/model";
@@ -100,6 +101,22 @@ export const nftDropin = {
     ].join("\n"),
 } as const;
 
+/**
+ * The phone's resolvers: the household's LAN resolvers (`laptop.lan.dns`), reached through the
+ * laptop's NAT. pmOS leaves /etc/resolv.conf to NetworkManager, which fills it from wifi or the modem;
+ * with the radios off and usb0 set by our boot hook, nothing would, and the phone (and pods with
+ * dnsPolicy Default on it) could resolve no name.
+ */
+export function phoneResolvConf(dns: ReadonlyArray<string>): { readonly path: string; readonly content: string } {
+    return { path: "/etc/resolv.conf", content: [`# ${managedBy}`, ...dns.map((d) => `nameserver ${d}`), ""].join("\n") };
+}
+
+/** NetworkManager keeps its hands off /etc/resolv.conf (dns=none), so the file above stays as written. */
+export const nmDnsDropin = {
+    path: "/etc/NetworkManager/conf.d/50-k3s-over-usb-dns.conf",
+    content: [`# ${managedBy}`, "[main]", "dns=none", ""].join("\n"),
+} as const;
+
 export const phoneSysctl = {
     path: "/etc/sysctl.d/60-k3s-over-usb.conf",
     content: [`# ${managedBy}`, "net.ipv4.ip_forward = 1", "net.ipv4.conf.all.rp_filter = 0", "net.ipv4.conf.default.rp_filter = 0", ""].join("\n"),
@@ -134,28 +151,33 @@ export function batteryCapFiles(phone: Phone, microvolts: number): BatteryCapFil
 }
 
 /** Run as the phone's SSH user by the laptop's cleanup key (forced command): uninstall, then revoke itself. */
-export const agentUninstall = {
-    path: "/etc/k3s-over-usb/uninstall-agent.sh",
-    content: [
-        "#!/bin/sh",
-        `# ${managedBy}`,
-        "# The laptop runs this over SSH when the agent is deleted; the operator's machine may not reach the phone then.",
-        "set -eu",
-        'if command -v doas >/dev/null 2>&1; then esc="doas -n"; else esc="sudo -n"; fi',
-        "if [ -x /usr/local/bin/k3s-agent-uninstall.sh ]; then",
-        "\t$esc /usr/local/bin/k3s-agent-uninstall.sh",
-        "fi",
-        "$esc rm -rf /etc/rancher/k3s",
-        "sed -i '/k3s-over-usb-cleanup/d' \"$HOME/.ssh/authorized_keys\"",
-        "$esc rm -f /etc/k3s-over-usb/uninstall-agent.sh",
-        "echo uninstalled",
-        "",
-    ].join("\n"),
-} as const;
+export function agentUninstall(phone: Phone): { readonly path: string; readonly content: string } {
+    return {
+        path: agentUninstallPath,
+        content: [
+            "#!/bin/sh",
+            `# ${managedBy}`,
+            "# The laptop runs this over SSH when the agent is deleted; the operator's machine may not reach the phone then.",
+            "set -eu",
+            `# ${phone.name} becomes root with: ${phone.escalation}.`,
+            escalationLine(phone.escalation),
+            "if [ -x /usr/local/bin/k3s-agent-uninstall.sh ]; then",
+            "\t$esc /usr/local/bin/k3s-agent-uninstall.sh",
+            "fi",
+            "$esc rm -rf /etc/rancher/k3s",
+            "sed -i '/k3s-over-usb-cleanup/d' \"$HOME/.ssh/authorized_keys\"",
+            `$esc rm -f ${agentUninstallPath}`,
+            "echo uninstalled",
+            "",
+        ].join("\n"),
+    };
+}
+
+export const agentUninstallPath = "/etc/k3s-over-usb/uninstall-agent.sh";
 
 /** The only thing the laptop's cleanup key may do on a phone. */
 export function cleanupAuthorizedLine(publicKey: string, laptopName: string): string {
-    return `restrict,command="/bin/sh ${agentUninstall.path}" ${publicKey.trim()} k3s-over-usb-cleanup@${laptopName}`;
+    return `restrict,command="/bin/sh ${agentUninstallPath}" ${publicKey.trim()} k3s-over-usb-cleanup@${laptopName}`;
 }
 
 export const cleanupKeyPath = "/etc/k3s-over-usb/cleanup/id_ed25519";

@@ -7,7 +7,7 @@ if [ "$installed" != "$VERSION" ]; then
 	fail k3s "k3s is ${installed:-not installed}, not $VERSION" up
 elif ! same_file /etc/rancher/k3s/config.yaml "$CONFIG"; then
 	fail k3s "/etc/rancher/k3s/config.yaml is missing or not what the stack wrote" up
-elif [ ! -s /etc/rancher/k3s/k3s-over-usb.token ]; then
+elif [ ! -s "$K3OU_TOKEN_FILE" ]; then
 	fail k3s "the join token file is missing" up
 elif [ "$state" != running ]; then
 	fail k3s "$service is $state" up

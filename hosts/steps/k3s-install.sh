@@ -5,7 +5,7 @@
 : "${SOURCE:?official or local}" "${READY_TIMEOUT:?seconds}" "${SCRIPT_SHA256:?pinned SHA-256 of the install script}"
 
 config_path=/etc/rancher/k3s/config.yaml
-token_path=/etc/rancher/k3s/k3s-over-usb.token
+token_path=$K3OU_TOKEN_FILE
 case $ROLE in
 server) service=k3s ;;
 agent) service=k3s-agent ;;

@@ -219,6 +219,19 @@ make_lan() {
 		}
 	EOF
 
+	# The router's DNS resolver, as a household router has one: lan-dns.py answers the lab's own
+	# names (registry.k3ou.lab) and recurses nowhere; its log names who asked. It must not keep the
+	# lab's lock files (fds 8 and 9) open, or every later lab command would wait for it.
+	mkdir -p "$(host_dir router)"
+	ip netns exec "$router" setsid python3 "$LAB_DIR/lib/lan-dns.py" "$LAN_GATEWAY" "registry.k3ou.lab=$LAN_GATEWAY" \
+		>"$(host_dir router)/dns.log" 2>&1 </dev/null 8>&- 9>&- &
+	local i
+	for i in $(seq 1 50); do
+		ip netns exec "$router" ss -Hlun 'sport = :53' | grep -q . && break
+		[ "$i" -lt 50 ] || die "router: its DNS stand-in did not start (see $(host_dir router)/dns.log)"
+		sleep 0.1
+	done
+
 	ip -n "$op" addr add "$OPERATOR_IP/24" dev lan0
 	ip -n "$op" link set lan0 up
 	ip -n "$op" route add default via "$LAN_GATEWAY"

@@ -8,7 +8,7 @@ import { edges, installMocks, mockPrivateKey, mockToken, recordEdges, registered
 // which order, and that secrets stay secret.
 
 type Program = typeof import("../../index");
-let program: Program;
+let stack: Program;
 
 beforeAll(async () => {
     installMocks();
@@ -24,12 +24,12 @@ beforeAll(async () => {
     );
     await pulumi.runtime.runInPulumiStack(async () => {
         recordEdges();
-        program = await import("../../index");
+        stack = await import("../../index");
         return undefined;
     });
     // Let every registration settle.
-    await unwrap(program.nodes as pulumi.Input<unknown>);
-    await unwrap(program.kubeconfig);
+    await unwrap(stack.nodes as pulumi.Input<unknown>);
+    await unwrap(stack.kubeconfig);
 });
 
 const phones = ["one6t", "one62", "one61"];
@@ -49,6 +49,12 @@ function connection(name: string): Record<string, any> {
     const c = command(name).inputs["connection"];
     expect(c[secretSig]).toBe(secretSigValue);
     return c.value;
+}
+
+/** What a step's shell reads on stdin: its values, the script and any secret (secret steps: unwrapped). */
+function program(name: string): string {
+    const stdin = command(name).inputs["stdin"];
+    return typeof stdin === "string" ? stdin : (stdin as Record<string, string>)["value"]!;
 }
 
 function command(name: string) {
@@ -75,7 +81,7 @@ describe("the homelab graph", () => {
         }
     });
 
-    it("parents every child to its component", () => {
+    it("parents every child to its component", async () => {
         const expectParent: Array<[string, string]> = [
             ...phones.flatMap((p): Array<[string, string]> => [
                 [cmd(`${p}-laptop-link`), link(p)],
@@ -93,12 +99,17 @@ describe("the homelab graph", () => {
             [cmd("k3master-kubeconfig"), server],
             [cmd("k3master-cleanup-key"), server],
             [key("random:index/randomPassword:RandomPassword", "k3master-token"), server],
-            [key("pulumi:providers:kubernetes", "metallb-k8s"), key("k3s-over-usb:cluster:MetalLbPool", "metallb")],
+            [key("pulumi:providers:kubernetes", "k3master-k8s"), server],
             [cmd("metallb-webhook"), key("k3s-over-usb:cluster:MetalLbPool", "metallb")],
         ];
         for (const [child, parent] of expectParent) {
             expect(edges.get(child)?.parent, child).toBe(parent);
         }
+        // The Kubernetes provider lived in MetalLbPool before K3sServer shared it: its alias carries
+        // the old state over, so no in-cluster resource is replaced.
+        const [alias] = edges.get(key("pulumi:providers:kubernetes", "k3master-k8s"))!.aliases as pulumi.Alias[];
+        expect(alias!.name).toBe("metallb-k8s");
+        expect(await unwrap(alias!.parent as pulumi.Output<string>)).toBe("urn:pulumi:homelab::k3s-over-usb::k3s-over-usb:cluster:MetalLbPool::metallb");
         const children = registered.filter((r) => r.type === "command:remote:Command").length;
         expect(children).toBe(phones.length * 10 + 4);
     });
@@ -123,8 +134,8 @@ describe("the homelab graph", () => {
     });
 
     it("lets the laptop uninstall an agent with its own key, for that one command only", () => {
-        expect(command("one61-cleanup-access").inputs["create"]).toContain(
-            `AUTHORIZED_LINE='restrict,command="/bin/sh /etc/k3s-over-usb/uninstall-agent.sh" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILaptopCleanupKeyMock k3s-over-usb-cleanup@k3master'`,
+        expect(program("one61-cleanup-access")).toContain(
+            `export AUTHORIZED_LINE='restrict,command="/bin/sh /etc/k3s-over-usb/uninstall-agent.sh" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILaptopCleanupKeyMock k3s-over-usb-cleanup@k3master'`,
         );
         const remove = command("one61-ready").inputs["delete"] as string;
         expect(remove).toContain("PHONE_ADDR='10.0.3.2'");
@@ -163,42 +174,57 @@ describe("the homelab graph", () => {
     });
 
     it("keeps the token, the private key and the kubeconfig secret, and off every command line", async () => {
-        expect(await pulumi.isSecret(program.kubeconfig)).toBe(true);
+        expect(await pulumi.isSecret(stack.kubeconfig)).toBe(true);
+        const installs = ["k3master-install", ...phones.map((p) => `${p}-install`)];
         for (const r of registered.filter((x) => x.type === "command:remote:Command")) {
             const text = JSON.stringify([r.inputs["create"], r.inputs["delete"], r.inputs["update"]]);
             expect(text).not.toContain(mockToken);
             expect(text).not.toContain("MOCKPRIVATEKEYMATERIAL");
+            if (!installs.includes(r.name)) {
+                expect(JSON.stringify(r.inputs["stdin"] ?? ""), r.name).not.toContain(mockToken);
+            }
         }
-        for (const name of ["k3master-install", ...phones.map((p) => `${p}-install`)]) {
-            // The SDK's secret envelope: the token reaches the provider marked secret.
-            expect(command(name).inputs["stdin"], name).toEqual({ [secretSig]: secretSigValue, value: mockToken });
+        for (const name of installs) {
+            // The SDK's secret envelope: the token reaches the provider marked secret, as the step's stdin.
+            const stdin = command(name).inputs["stdin"];
+            expect(stdin[secretSig], name).toBe(secretSigValue);
+            expect(stdin.value, name).toMatch(new RegExp(`^\\} <<'(K3OU_STDIN_[0-9a-f]{64})'\n${mockToken}\n\\1\n$`, "m"));
         }
     });
 
+    it("runs a step from a command line that names only its host and step; values and script travel on stdin", () => {
+        expect(command("one62-battery-cap").inputs["create"]).toBe(`exec doas -n env K3OU_HOST='one62' K3OU_STEP='battery-cap' K3OU_INIT='auto' sh -c 'eval "$(cat)"' 'k3s-over-usb-battery-cap'`);
+        expect(program("one62-battery-cap")).toContain("export CAP='3800000'\n");
+        expect(program("one62-battery-cap")).toContain('die "/boot is full');
+        expect(command("one62-phone-link").inputs["delete"]).toMatch(/ <\/dev\/null$/);
+    });
+
     it("exports the kubeconfig pointed at the laptop under a stable context name", async () => {
-        const kc = await unwrap(program.kubeconfig);
+        const kc = await unwrap(stack.kubeconfig);
         expect(kc).toContain("server: https://192.168.100.52:6443");
         expect(kc).toContain("current-context: k3s-over-usb-homelab");
         expect(kc).not.toContain("127.0.0.1");
     });
 
-    it("reads the kubeconfig again whenever the server's install step runs again (its command's hash is a trigger)", () => {
-        const install = registered.find((r) => r.name === "k3master-install")!;
+    it("reads the kubeconfig again whenever the server's install step runs again (the hash of its program is a trigger, kept secret)", () => {
         const read = registered.find((r) => r.name === "k3master-kubeconfig")!;
-        const hash = createHash("sha256").update(install.inputs["create"] as string).digest("hex");
-        expect(read.inputs["triggers"]).toHaveLength(2);
-        expect(read.inputs["triggers"][1]).toBe(hash);
+        const hash = createHash("sha256").update(program("k3master-install")).digest("hex");
+        // The token is part of that program: the whole list reaches the provider marked secret.
+        const triggers = read.inputs["triggers"];
+        expect(triggers[secretSig]).toBe(secretSigValue);
+        expect(triggers.value).toHaveLength(2);
+        expect(triggers.value[1]).toBe(hash);
     });
 
     it("exports nodes, the pool and each phone's battery state", async () => {
-        expect(await unwrap(program.nodes as pulumi.Input<unknown>)).toEqual([
+        expect(await unwrap(stack.nodes as pulumi.Input<unknown>)).toEqual([
             { name: "k3master", role: "server", address: "192.168.100.52", version: "v1.35.5+k3s1" },
             { name: "one6t", role: "agent", address: "10.0.1.2", laptopInterface: "usb-one6t", laptopEnd: "10.0.1.1" },
             { name: "one62", role: "agent", address: "10.0.2.2", laptopInterface: "usb-one62", laptopEnd: "10.0.2.1" },
             { name: "one61", role: "agent", address: "10.0.3.2", laptopInterface: "usb-one61", laptopEnd: "10.0.3.1" },
         ]);
-        expect(await unwrap(program.pool as pulumi.Input<unknown>)).toEqual({ addresses: "192.168.100.200-192.168.100.220", speakerNode: "k3master", interface: "wan0" });
-        expect(await unwrap(program.battery as pulumi.Input<unknown>)).toEqual({
+        expect(await unwrap(stack.pool as pulumi.Input<unknown>)).toEqual({ addresses: "192.168.100.200-192.168.100.220", speakerNode: "k3master", interface: "wan0" });
+        expect(await unwrap(stack.battery as pulumi.Input<unknown>)).toEqual({
             one6t: { written: 3800000, live: 4400000, rebootPending: true },
             one62: { written: 3800000, live: 4400000, rebootPending: true },
             one61: { written: 3800000, live: 4400000, rebootPending: true },
@@ -208,7 +234,7 @@ describe("the homelab graph", () => {
 
 describe("the mocks", () => {
     it("registers a check for every step that leaves something on a host, and exports them with their URNs", async () => {
-        const plan = (await unwrap(program.checks as pulumi.Input<unknown>)) as Array<{ key: string; host: string; subject: string; script: string; urn: string; env: Record<string, string> }>;
+        const plan = (await unwrap(stack.checks as pulumi.Input<unknown>)) as Array<{ key: string; host: string; subject: string; script: string; urn: string; env: Record<string, string> }>;
         const keys = plan.map((c) => c.key).sort();
         expect(keys).toEqual(
             [
@@ -231,10 +257,10 @@ describe("the mocks", () => {
     });
 
     it("runs every checked step with its repair generation from the last up (0 when new), and exports them", async () => {
-        expect(command("one62-node").inputs["create"]).toContain("K3OU_REPAIR='2'");
-        expect(command("one6t-node").inputs["create"]).toContain("K3OU_REPAIR='0'");
-        expect(command("one6t-locate").inputs["create"]).not.toContain("K3OU_REPAIR");
-        const repairs = (await unwrap(program.repairs as pulumi.Input<unknown>)) as Record<string, number>;
+        expect(program("one62-node")).toContain("export K3OU_REPAIR='2'");
+        expect(program("one6t-node")).toContain("export K3OU_REPAIR='0'");
+        expect(program("one6t-locate")).not.toContain("K3OU_REPAIR");
+        const repairs = (await unwrap(stack.repairs as pulumi.Input<unknown>)) as Record<string, number>;
         expect(repairs["one62-node"]).toBe(2);
         expect(repairs["one6t-laptop-link"]).toBe(0);
     });

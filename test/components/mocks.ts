@@ -55,6 +55,7 @@ export interface Registered {
 export interface Edges {
     parent?: string;
     dependsOn: string[];
+    aliases: pulumi.Input<pulumi.Alias | string>[];
 }
 
 export const registered: Registered[] = [];
@@ -126,7 +127,7 @@ export function recordEdges(): void {
         keys.set(args.resource, key);
         const deps = args.opts.dependsOn;
         const list = deps === undefined ? [] : Array.isArray(deps) ? deps : [deps];
-        edges.set(key, { parent: args.opts.parent ? keyOf(args.opts.parent) : undefined, dependsOn: (list as unknown[]).map(keyOf) });
+        edges.set(key, { parent: args.opts.parent ? keyOf(args.opts.parent) : undefined, dependsOn: (list as unknown[]).map(keyOf), aliases: args.opts.aliases ?? [] });
         return undefined;
     });
 }

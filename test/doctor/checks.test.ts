@@ -3,8 +3,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { describe, expect, it } from "vitest";
-import { digestEnv, hostScript, parseReport, type PlannedCheck } from "../../doctor/plan";
-import { checkCommand } from "../../doctor/run";
+import { digestEnv, hostScript, parseReport, type PlannedCheck } from "../../checks/plan";
+import { checkCommand } from "../../checks/run";
 import { repoRoot } from "../fixtures";
 import { run } from "../run";
 

@@ -3,9 +3,9 @@ import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { Checks } from "../../components/drift";
 import { doctor } from "../../doctor/cli";
-import type { CheckResult, PlannedCheck } from "../../doctor/plan";
+import type { CheckResult, PlannedCheck } from "../../checks/plan";
 import { renderJson, renderText, type Report } from "../../doctor/report";
-import { attribute, type HostRun } from "../../doctor/run";
+import { attribute, type HostRun } from "../../checks/run";
 import { nettestManifest } from "../../manifests/nettest";
 
 // What the doctor makes of the hosts' reports: which failures are causes and which follow from
@@ -103,10 +103,10 @@ describe("the text report", () => {
     it("is a table of hosts by check, then every failure with its fix", () => {
         expect(renderText(report, plan, true)).toBe(
             [
-                "host      hostname  link      address   route     forward   nat       firewall  radios    battery   k3s       node",
-                "k3master  -         -         -         -         -         FAIL 1/2  -         -         -         -         -",
-                "one6t     -         -         -         -         -         -         -         -         -         -         FAIL",
-                "one62     FAIL      -         -         -         -         -         -         -         warn      -         -",
+                "host      hostname  link      address   route     dns       forward   nat       firewall  radios    battery   k3s       node",
+                "k3master  -         -         -         -         -         -         FAIL 1/2  -         -         -         -         -",
+                "one6t     -         -         -         -         -         -         -         -         -         -         -         FAIL",
+                "one62     FAIL      -         -         -         -         -         -         -         -         warn      -         -",
                 "",
                 "FAIL k3master nat: table ip k3ou_nat_one62 has lost its masquerade rule",
                 "     fix: pulumi up  (runs one62-laptop-link again)",
@@ -142,7 +142,7 @@ describe("repair generations", () => {
         for (const c of plan) {
             checks.add(c, pulumi.output(c.urn ?? "urn"));
         }
-        return new Promise((resolve) => checks.probe(previous, () => Promise.resolve(results)).apply(resolve));
+        return new Promise((resolve) => checks.probe(previous, undefined, () => Promise.resolve(results)).apply(resolve));
     }
 
     it("rise by one only for a step whose check failed with fix up; the rest keep theirs, new steps start at 0", async () => {
@@ -163,6 +163,22 @@ describe("repair generations", () => {
         const checks = new Checks(true);
         checks.add(plan[0]!, pulumi.output("u"));
         expect(() => checks.add(plan[0]!, pulumi.output("u"))).toThrow("two steps named one6t-laptop-link");
+    });
+
+    it("fail every step loudly, naming the cure, when the program never probes", async () => {
+        const checks = new Checks(true);
+        checks.add(plan[0]!, pulumi.output("u"));
+        await expect(checks.generation(plan[0]!.key)).rejects.toThrow(/the drift probe never ran.*call probeDrift/);
+    });
+
+    it("refuse a step registered after the probe, which would never be checked, and a second probe", async () => {
+        const checks = new Checks(true);
+        checks.add(plan[0]!, pulumi.output("u"));
+        const generation = checks.generation(plan[0]!.key);
+        checks.probe(undefined, undefined, () => Promise.resolve([]));
+        expect(() => checks.add(plan[1]!, pulumi.output("u"))).toThrow(`step ${plan[1]!.key} was registered after the drift probe ran`);
+        expect(() => checks.probe(undefined, undefined, () => Promise.resolve([]))).toThrow("once per program");
+        expect(await generation).toBe("0");
     });
 });
 

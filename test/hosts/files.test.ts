@@ -2,11 +2,13 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { agentConfig, serverConfig } from "../../hosts/k3s/config";
 import { rewriteKubeconfig } from "../../hosts/k3s/kubeconfig";
 import { laptopLinkFiles } from "../../hosts/laptop/files";
-import { deviceinfoLine, nftDropin, usb0Hook } from "../../hosts/pmos/files";
+import { agentUninstall, deviceinfoLine, nftDropin, nmDnsDropin, phoneResolvConf, usb0Hook } from "../../hosts/pmos/files";
 import { parseHousehold } from "../../household/model";
+import { additiveK3sFlags, managedK3sFlags } from "../../household/rules";
 import { k3sKubeconfig } from "../components/mocks";
 import { homelabHousehold } from "../fixtures";
 import { run } from "../run";
@@ -180,7 +182,40 @@ describe("files rendered for a phone", () => {
     });
 });
 
+describe("the phone's agent uninstall script", () => {
+    it.each(["root", "sudo", "doas", "auto"] as const)("becomes root as the phone's escalation says (%s), and passes shellcheck", (escalation) => {
+        const { path: where, content } = agentUninstall({ ...one6t, escalation });
+        expect(where).toBe("/etc/k3s-over-usb/uninstall-agent.sh");
+        const line = content.split("\n").find((l) => /^(if command -v doas|esc=)/.test(l));
+        expect(line).toBe(
+            { root: "esc=''", sudo: "esc='sudo -n'", doas: "esc='doas -n'", auto: "if command -v doas >/dev/null 2>&1; then esc='doas -n'; else esc='sudo -n'; fi" }[escalation],
+        );
+        run("shellcheck", ["--shell=sh", "--severity=style", "-"], { input: content });
+    });
+});
+
+describe("a phone's resolvers", () => {
+    it("are the LAN's, one nameserver line each, and NetworkManager is told to leave the file alone", () => {
+        const conf = phoneResolvConf(household.laptop.lan.dns);
+        expect(household.laptop.lan.dns).toEqual(["1.1.1.1", "8.8.8.8"]);
+        expect(conf.path).toBe("/etc/resolv.conf");
+        expect(conf.content).toBe("# Managed by k3s-over-usb (pulumi up); local edits are overwritten.\nnameserver 1.1.1.1\nnameserver 8.8.8.8\n");
+        expect(nmDnsDropin.path).toMatch(/^\/etc\/NetworkManager\/conf\.d\/[^/]+\.conf$/);
+        expect(nmDnsDropin.content.split("\n").slice(1)).toEqual(["[main]", "dns=none", ""]);
+    });
+});
+
 describe("k3s configuration", () => {
+    it("writes only flags the household rules refuse as extra flags, or lists an extra flag adds to", () => {
+        const keys = (yaml: string) => Object.keys(parse(yaml) as Record<string, unknown>);
+        const written = new Set([...keys(serverConfig(household)), ...household.phones.flatMap((p) => keys(agentConfig(household, p)))]);
+        const known = new Set<string>([...managedK3sFlags, ...additiveK3sFlags]);
+        expect([...written].filter((k) => !known.has(k))).toEqual([]);
+        // Every managed flag but those that only fight what is written (token, data-dir, node-external-ip) is written.
+        expect(managedK3sFlags.filter((f) => !written.has(f))).toEqual(["node-external-ip", "token", "data-dir"]);
+        expect(additiveK3sFlags.filter((f) => !written.has(f))).toEqual([]);
+    });
+
     it("renders the server's config.yaml from the household", () => {
         expect(serverConfig(household)).toBe(
             [

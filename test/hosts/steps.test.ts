@@ -1,8 +1,10 @@
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { describe, expect, it } from "vitest";
-import { renderCommand, stepScript } from "../../components/remote-step";
+import { renderCommand, renderStep, stepCommand } from "../../hosts/command";
+import { stepScript } from "../../hosts/scripts";
 import { repoRoot } from "../fixtures";
 import { run } from "../run";
 
@@ -90,5 +92,34 @@ describe("the command line of a step", () => {
 
     it("refuses names that are not shell variables", () => {
         expect(() => renderCommand({ name: "x", escalation: "root", init: "auto" }, "s", "true", { "A-B": "1" })).toThrow(/not a valid variable name/);
+    });
+});
+
+describe("a step's program on stdin", () => {
+    const tricky = "it's \"quoted\" $HOME `date` \\ \n second line; rm -rf /nope";
+    const script = 'printf "%s|%s|%s|" "$K3OU_HOST" "$K3OU_STEP" "$VALUE"; IFS= read -r secret || true; printf "%s|" "$secret"; cat; echo end';
+
+    it("delivers values byte for byte and the secret as the script's stdin; nothing else can be read", () => {
+        for (const shell of [["sh"], ["busybox", "sh"]]) {
+            const { command, stdin } = renderStep({ name: "one6t", escalation: "root", init: "auto" }, "probe", script, { VALUE: tricky }, "s3cr3t\nsecond");
+            expect(run(shell[0]!, [...shell.slice(1), "-c", command], { input: stdin })).toBe(`one6t|probe|${tricky}|s3cr3t|second\nend\n`);
+            const open = renderStep({ name: "one6t", escalation: "root", init: "auto" }, "probe", script, { VALUE: "v" });
+            expect(run(shell[0]!, [...shell.slice(1), "-c", open.command], { input: open.stdin })).toBe("one6t|probe|v||end\n");
+        }
+    });
+
+    it("keeps values and secrets off the command line, which names host and step only", () => {
+        const { command, stdin } = renderStep({ name: "one62", escalation: "doas", init: "auto" }, "k3s-agent", stepScript("hosts/steps/k3s-install.sh"), { CONFIG: "node-ip: 10.0.2.2\n" }, "token");
+        expect(command).toBe(`exec doas -n env K3OU_HOST='one62' K3OU_STEP='k3s-agent' K3OU_INIT='auto' sh -c 'eval "$(cat)"' 'k3s-over-usb-k3s-agent'`);
+        expect(command).not.toMatch(/token|10\.0\.2\.2/);
+        expect(stdin).toContain("export CONFIG='node-ip: 10.0.2.2\n'");
+        expect(stepCommand({ name: "one62", escalation: "doas", init: "auto" }, "k3s-agent")).toBe(command);
+    });
+
+    it("a failing script's own FAILED line comes right after the short command line", () => {
+        const { command, stdin } = renderStep({ name: "one6t", escalation: "root", init: "auto" }, "probe", stepScript("hosts/pmos/steps/battery-cap.sh"), { DTB: "/nope", NODE: "/battery", PROP: "p", CAP: "1", SAFE_MIN: "0", SAFE_MAX: "9", HOOK_PATH: "/nope", HOOK: "#" });
+        const r = spawnSync("sh", ["-c", command], { input: stdin, encoding: "utf8" });
+        expect(r.status).toBe(1);
+        expect(r.stderr.split("\n")[0]).toMatch(/^k3s-over-usb: one6t: probe: FAILED: /);
     });
 });

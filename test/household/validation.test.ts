@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { HouseholdError, formatIssue } from "../../household/issues";
 import { parseHousehold } from "../../household/model";
-import { deviceProfiles } from "../../hosts/pmos/devices";
+import { deviceProfiles } from "../../household/devices";
 import { homelabHousehold } from "../fixtures";
 import { rows } from "./rows";
 

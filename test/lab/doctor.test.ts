@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import type { CheckResult } from "../../doctor/plan";
+import type { CheckResult } from "../../checks/plan";
 import type { Report } from "../../doctor/report";
 import { labStatus } from "../../lab/household";
 import { lab } from "./hosts";
@@ -61,7 +61,7 @@ describe("doctor on the lab", () => {
     it("a converged household is all green, every host checked on every column it has", () => {
         const r = stack.doctor();
         expect(r.code, r.stdout + r.stderr).toBe(0);
-        expect(r.stdout).toMatch(/^host\s+hostname\s+link\s+address\s+route\s+forward\s+nat\s+firewall\s+radios\s+battery\s+k3s\s+node$/m);
+        expect(r.stdout).toMatch(/^host\s+hostname\s+link\s+address\s+route\s+dns\s+forward\s+nat\s+firewall\s+radios\s+battery\s+k3s\s+node$/m);
         expect(r.stdout).toContain("doctor: healthy");
         expect(r.stdout).toContain("DNS from a pod (kubernetes.default): ok");
 
@@ -72,7 +72,7 @@ describe("doctor on the lab", () => {
         const columnsOf = (host: string) => [...new Set(rep.results.filter((x) => x.subject === host && x.status === "ok").map((x) => x.column))].sort();
         expect(columnsOf(laptop)).toEqual(["address", "forward", "k3s", "link", "nat", "node"]);
         for (const p of phones) {
-            expect(columnsOf(p), p).toEqual(["address", "battery", "firewall", "forward", "hostname", "k3s", "link", "node", "radios", "route"]);
+            expect(columnsOf(p), p).toEqual(["address", "battery", "dns", "firewall", "forward", "hostname", "k3s", "link", "node", "radios", "route"]);
         }
         // Three link checks on the laptop: one per cable.
         expect(rep.results.filter((x) => x.subject === laptop && x.column === "nat")).toHaveLength(phones.length);

@@ -1,6 +1,7 @@
 import { spawn } from "child_process";
 import * as fs from "fs";
 import { beforeAll, describe, expect, it } from "vitest";
+import { stepCommand } from "../../hosts/command";
 import { labStatus } from "../../lab/household";
 import { lab } from "./hosts";
 import { LabStack, onHost, repo } from "./stack";
@@ -15,6 +16,23 @@ const stack = e2e.name;
 const pulumi = (args: string[], opts: { ok?: boolean } = {}) => e2e.pulumi(args, opts);
 const writeStackConfig = () => e2e.writeConfig();
 const editHousehold = (edit: (h: any) => void) => e2e.editHousehold(edit);
+
+/** The lines (trimmed, blank ones dropped) pulumi prints under one resource's header in Diagnostics. */
+function diagnostics(out: string, header: string): string[] {
+    const lines = out.slice(out.lastIndexOf("Diagnostics:")).split("\n");
+    const start = lines.findIndex((l) => l.trim() === header);
+    expect(start, `no "${header}" in the diagnostics:\n${out.slice(-4000)}`).toBeGreaterThanOrEqual(0);
+    const block: string[] = [];
+    for (const line of lines.slice(start + 1)) {
+        if (/^ {2}\S/.test(line) || /^\S/.test(line)) {
+            break; // the next resource's header, or the end of Diagnostics
+        }
+        if (line.trim() !== "") {
+            block.push(line.trim());
+        }
+    }
+    return block;
+}
 
 function dayZeroLaptop(): string {
     return onHost("laptop", "ls /etc/netplan /etc/systemd/network /etc/sysctl.d /usr/local/bin; nft list tables; ip -o -4 addr");
@@ -115,6 +133,40 @@ describe("the real engine on the lab", () => {
         onHost("one61", "rc-service sshd start >/dev/null");
         pulumi(["up", "--yes"]);
         expect(onHost("one61", "fdtget -t u /boot/dtbs/qcom/sdm845-oneplus-enchilada.dtb /battery voltage-max-design-microvolt")).toBe("3750000\n");
+        pulumi(["preview", "--expect-no-changes"]);
+    }, 900_000);
+
+    it("a step that fails reads first its host, step, problem and fix; no script text in the output", () => {
+        onHost("one62", "dd if=/dev/zero of=/boot/filler bs=1M 2>/dev/null || true");
+        editHousehold((h) => {
+            for (const p of h.phones) {
+                p.batteryCapMicrovolts = 3760000;
+            }
+        });
+        let r: { code: number; out: string };
+        try {
+            r = pulumi(["up", "--yes"], { ok: false });
+        } finally {
+            onHost("one62", "rm -f /boot/filler");
+        }
+        expect(r.code).not.toBe(0);
+        const block = diagnostics(r.out, "command:remote:Command (one62-battery-cap):");
+        // What the user reads under the failed step: the command line naming host and step (the lab's
+        // phones leave doas or sudo to the phone: escalation auto), then the step's problem and fix.
+        const error = block.findIndex((l) => l.startsWith("error: "));
+        expect(error, block.join("\n")).toBe(0);
+        expect(block[error]).toBe(`error: Process exited with status 1: running ${JSON.stringify(stepCommand({ name: "one62", escalation: "auto", init: "auto" }, "battery-cap"))}:`);
+        // About 430 characters with escalation auto (the doas-or-sudo choice is most of it), where the
+        // whole prelude and script (6 KB) used to be.
+        expect(block[error]!.length).toBeLessThan(500);
+        expect(block[error + 1]).toMatch(/^k3s-over-usb: one62: battery-cap: FAILED: \/boot is full: \d+ KiB free, rebuilding the boot image needs about \d+ KiB; nothing was changed/);
+        expect(block[error + 2]).toMatch(/^fix: free space on the phone's \/boot/);
+        // Nothing of the scripts or the values (the hook's text) anywhere in what the user reads.
+        expect(r.out).not.toContain("put_file()");
+        expect(r.out).not.toContain("boot-deploy runs this before it appends the DTB");
+        expect(block.join("\n").length).toBeLessThan(1500);
+        pulumi(["up", "--yes"]);
+        expect(onHost("one62", "fdtget -t u /boot/dtbs/qcom/sdm845-oneplus-enchilada.dtb /battery voltage-max-design-microvolt")).toBe("3760000\n");
         pulumi(["preview", "--expect-no-changes"]);
     }, 900_000);
 

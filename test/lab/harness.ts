@@ -1,6 +1,6 @@
 import { randomBytes } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { copyFile, run, type Endpoint, type ExecResult } from "../../ops/ssh";
+import { connect, run, type Endpoint, type ExecResult } from "../../ops/ssh";
 
 // Runs the program's own components against the lab. Pulumi's mock monitor stands in for the engine
 // and its newResource stands in for the pulumi-command provider: each command:remote:Command is run
@@ -176,4 +176,22 @@ export async function teardown(steps: ReadonlyArray<Executed>, endpointFor: (s: 
         }
     }
     return out;
+}
+
+/** The harness's stand-in for command:remote:CopyToRemote: copies a local file over SFTP, creating parent folders (relative paths are below the login folder). */
+async function copyFile(endpoint: Endpoint, localPath: string, remotePath: string): Promise<void> {
+    const client = await connect(endpoint);
+    try {
+        const sftp = await new Promise<import("ssh2").SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s))));
+        const parts = remotePath.split("/").slice(0, -1);
+        let dir = remotePath.startsWith("/") ? "" : ".";
+        for (const part of parts.filter((p) => p !== "")) {
+            dir = `${dir}/${part}`;
+            const d = dir;
+            await new Promise<void>((resolve) => sftp.mkdir(d, () => resolve()));
+        }
+        await new Promise<void>((resolve, reject) => sftp.fastPut(localPath, remotePath, (err) => (err ? reject(err) : resolve())));
+    } finally {
+        client.end();
+    }
 }

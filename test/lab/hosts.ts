@@ -1,6 +1,6 @@
 import { spawnSync } from "child_process";
 import * as pulumi from "@pulumi/pulumi";
-import { renderCommand } from "../../components/remote-step";
+import { renderCommand } from "../../hosts/command";
 import { labPrivateKey, labScript, labStatus, type LabStatus } from "../../lab/household";
 import type { Household, Phone } from "../../household/model";
 import { run, type Endpoint } from "../../ops/ssh";

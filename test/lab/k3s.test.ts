@@ -1,11 +1,7 @@
 import * as path from "path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Access } from "../../components/access";
-import { BatteryCap } from "../../components/battery-cap";
-import { K3sAgent } from "../../components/k3s-agent";
-import { K3sServer } from "../../components/k3s-server";
-import { PmosNode } from "../../components/pmos-node";
-import { UsbLink } from "../../components/usb-link";
+import { householdGraph } from "../../components/graph";
 import { labHousehold, labK3sSource, labStatus } from "../../lab/household";
 import { parseHousehold, type Household } from "../../household/model";
 import { run as ssh } from "../../ops/ssh";
@@ -31,16 +27,9 @@ function labHouseholdWithK3s(): Household {
     return parseHousehold(h, "lab stack");
 }
 
-/** The program's graph without MetalLB; `only` limits the phones (what a targeted update would touch). */
+/** The program's own graph (the household has no MetalLB here); `only` limits the phones (what a targeted update would touch). */
 function build(h: Household, access: Access, only?: string): void {
-    const phones = h.phones.filter((p) => only === undefined || p.name === only);
-    const links = phones.map((phone) => new UsbLink(phone.name, { laptop: h.laptop, phone, access }));
-    const server = new K3sServer(h.laptop.name, { household: h, access, contextName: "k3s-over-usb-lab" }, { dependsOn: links });
-    phones.forEach((phone, i) => {
-        const node = new PmosNode(phone.name, { phone, access }, { dependsOn: [links[i]!] });
-        const cap = new BatteryCap(phone.name, { phone, access }, { dependsOn: [node] });
-        new K3sAgent(phone.name, { household: h, phone, access, token: server.token, cleanupKey: server.cleanupKey }, { dependsOn: [links[i]!, node, cap, server] });
-    });
+    householdGraph({ household: h, access, contextName: "k3s-over-usb-lab", ...(only !== undefined ? { only: [only] } : {}) });
 }
 
 /**
@@ -55,10 +44,10 @@ for i in $(seq 50); do curl -sf -o /dev/null http://${at}:8087/install.sh && exi
     return `http://${at}:8087`;
 }
 
-/** A recorded install step's command, switched from the air-gap path to the official one at `base`. */
-function officialPath(create: string, base: string): string {
-    expect(create).toContain("SOURCE='local'");
-    return create.replace("SOURCE='local'", `SOURCE='official' SCRIPT_URL='${base}/install.sh' BINARY_URL='${base}/k3s'`);
+/** A recorded install step's program (its stdin), switched from the air-gap path to the official one at `base`. */
+function officialPath(program: string, base: string): string {
+    expect(program).toContain("export SOURCE='local'\n");
+    return program.replace("export SOURCE='local'\n", `export SOURCE='official'\nexport SCRIPT_URL='${base}/install.sh'\nexport BINARY_URL='${base}/k3s'\n`);
 }
 
 async function nodes(): Promise<string> {
@@ -92,16 +81,18 @@ describe("k3s from the program's steps on the lab", () => {
     });
 
     it("the token sits only in root-only files, never in an env file or a process's command line", async () => {
-        const token = executed.find((e) => e.name === `${household.laptop.name}-install`)!.stdin!;
+        // The step's program reaches the host on stdin, the token in a here-document at its end.
+        const program = executed.find((e) => e.name === `${household.laptop.name}-install`)!.stdin!;
+        const token = /<<'(K3OU_STDIN_[0-9a-f]{64})'\n([^\n]*)\n\1\n$/.exec(program)?.[2];
         expect(token).toMatch(/^[A-Za-z0-9]{48}$/);
         expect(await hosts.onLaptop("stat -c %a /etc/rancher/k3s/k3s-over-usb.token")).toBe("600\n");
         const phone = household.phones[0]!;
         expect(await hosts.onPhone(phone, "stat -c %a /etc/rancher/k3s/k3s-over-usb.token")).toBe("600\n");
         for (const where of [() => hosts.onLaptop("cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '; cat /etc/systemd/system/k3s.service*"), () => hosts.onPhone(phone, "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '; cat /etc/rancher/k3s/k3s-agent.env")]) {
-            expect(await where()).not.toContain(token);
+            expect(await where()).not.toContain(token!);
         }
         for (const e of executed) {
-            expect(e.create).not.toContain(token);
+            expect(e.create).not.toContain(token!);
         }
     });
 
@@ -132,7 +123,7 @@ describe("k3s from the program's steps on the lab", () => {
         const mirror = await serveStagedFiles(phone);
         try {
             const again = executed.filter((e) => [`${phone.name}-install`, `${phone.name}-cleanup-access`, `${phone.name}-ready`].includes(e.name));
-            const rejoined = await replay(again.map((e) => (e.name === `${phone.name}-install` ? { ...e, create: officialPath(e.create, mirror) } : e)));
+            const rejoined = await replay(again.map((e) => (e.name === `${phone.name}-install` ? { ...e, stdin: officialPath(e.stdin!, mirror) } : e)));
             expect(rejoined[0]!.result.stderr).toContain("installing k3s");
         } finally {
             await hosts.onLaptop("pkill -f 'http[.]server 8087' || true");
@@ -146,19 +137,19 @@ describe("k3s from the program's steps on the lab", () => {
         const install = executed.find((e) => e.name === `${phone.name}-install`)!;
         const sums = await hosts.onPhone(phone, "sha256sum /usr/local/bin/k3s /etc/rancher/k3s/config.yaml /etc/rancher/k3s/k3s-over-usb.token");
         // Each variant asks for another version (so the step must install) with a changed config.
-        const upgrade = (create: string): string =>
-            create.replace(`VERSION='${household.k3s.version}'`, "VERSION='v1.35.6+k3s1'").replace("CONFIG='", "CONFIG='# k3ou: must not be written\n");
+        const upgrade = (program: string): string =>
+            program.replace(`export VERSION='${household.k3s.version}'`, "export VERSION='v1.35.6+k3s1'").replace("export CONFIG='", "export CONFIG='# k3ou: must not be written\n");
         const wrong = "0".repeat(64);
         const mirror = await serveStagedFiles(phone);
         try {
             const cases: Array<[string, string, RegExp]> = [
-                ["air-gap, staged binary", upgrade(install.create).replace(/BINARY_SHA256='[0-9a-f]{64}'/, `BINARY_SHA256='${wrong}'`), /FAILED: the staged binary \S+\/k3s does not match its pin: its SHA-256 is [0-9a-f]{64}, the household pins 0{64}; nothing was installed/],
-                ["official, install script", officialPath(upgrade(install.create), mirror).replace(/SCRIPT_SHA256='[0-9a-f]{64}'/, `SCRIPT_SHA256='${wrong}'`), /FAILED: the install script from http:\S+\/install.sh does not match its pin/],
-                ["official, binary", officialPath(upgrade(install.create), mirror).replace(/BINARY_SHA256='[0-9a-f]{64}'/, `BINARY_SHA256='${wrong}'`), /FAILED: the binary from http:\S+\/k3s does not match its pin/],
-                ["official, unreachable", officialPath(upgrade(install.create), mirror.replace(":8087", ":8088")), /FAILED: cannot download http:\S+\/install.sh/],
+                ["air-gap, staged binary", upgrade(install.stdin!).replace(/BINARY_SHA256='[0-9a-f]{64}'/, `BINARY_SHA256='${wrong}'`), /FAILED: the staged binary \S+\/k3s does not match its pin: its SHA-256 is [0-9a-f]{64}, the household pins 0{64}; nothing was installed/],
+                ["official, install script", officialPath(upgrade(install.stdin!), mirror).replace(/SCRIPT_SHA256='[0-9a-f]{64}'/, `SCRIPT_SHA256='${wrong}'`), /FAILED: the install script from http:\S+\/install.sh does not match its pin/],
+                ["official, binary", officialPath(upgrade(install.stdin!), mirror).replace(/BINARY_SHA256='[0-9a-f]{64}'/, `BINARY_SHA256='${wrong}'`), /FAILED: the binary from http:\S+\/k3s does not match its pin/],
+                ["official, unreachable", officialPath(upgrade(install.stdin!), mirror.replace(":8087", ":8088")), /FAILED: cannot download http:\S+\/install.sh/],
             ];
-            for (const [what, create, message] of cases) {
-                const r = await ssh(install.endpoint, create, install.stdin);
+            for (const [what, program, message] of cases) {
+                const r = await ssh(install.endpoint, install.create, program);
                 expect(r.code, what).toBe(1);
                 expect(r.stderr, what).toMatch(message);
                 expect(await hosts.onPhone(phone, "sha256sum /usr/local/bin/k3s /etc/rancher/k3s/config.yaml /etc/rancher/k3s/k3s-over-usb.token"), what).toBe(sums);

@@ -2,9 +2,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Access } from "../../components/access";
-import { BatteryCap } from "../../components/battery-cap";
-import { PmosNode } from "../../components/pmos-node";
-import { UsbLink } from "../../components/usb-link";
+import { householdGraph } from "../../components/graph";
+import { managedBy } from "../../hosts/render";
 import { labHousehold, labStatus } from "../../lab/household";
 import { parseHousehold, type Household, type Phone } from "../../household/model";
 import { converge, replay, teardown, type Executed } from "./harness";
@@ -18,12 +17,9 @@ let household: Household;
 let hosts: LabHosts;
 let executed: Executed[];
 
+/** The program's own graph, the hosts' steps only (no k3s, no MetalLB). */
 function build(h: Household, access: Access): void {
-    for (const phone of h.phones) {
-        const link = new UsbLink(phone.name, { laptop: h.laptop, phone, access });
-        const node = new PmosNode(phone.name, { phone, access }, { dependsOn: [link] });
-        new BatteryCap(phone.name, { phone, access }, { dependsOn: [node] });
-    }
+    householdGraph({ household: h, access, contextName: "k3s-over-usb-lab", k3s: false });
 }
 
 const liveCap = "od -An -tx1 /sys/firmware/devicetree/base/battery/voltage-max-design-microvolt";
@@ -148,6 +144,23 @@ describe("the program's steps on a fresh day-zero lab", () => {
         }
     });
 
+    it("phones resolve names with the LAN's resolvers (laptop.lan.dns), asked through the laptop's NAT; NetworkManager leaves the file alone", async () => {
+        const log = path.join(labStatus().stateDir, "router", "dns.log");
+        const before = fs.readFileSync(log, "utf8").length;
+        for (const phone of household.phones) {
+            expect(await hosts.onPhone(phone, "cat /etc/resolv.conf"), phone.name).toBe(
+                `# ${managedBy}\n${household.laptop.lan.dns.map((d) => `nameserver ${d}\n`).join("")}`,
+            );
+            expect(await hosts.onPhone(phone, "cat /etc/NetworkManager/conf.d/50-k3s-over-usb-dns.conf"), phone.name).toContain("[main]\ndns=none\n");
+            expect(await hosts.onPhone(phone, "getent hosts registry.k3ou.lab"), phone.name).toMatch(new RegExp(`^${household.laptop.lan.gateway.replace(/\./g, "\\.")}\\s+registry\\.k3ou\\.lab\\n$`));
+        }
+        // The router saw each question come from the laptop's LAN address: the phones' own /30
+        // addresses never reach the LAN.
+        const asked = fs.readFileSync(log, "utf8").slice(before);
+        expect(asked).toMatch(new RegExp(`query from ${household.laptop.lan.address.replace(/\./g, "\\.")}: registry\\.k3ou\\.lab`));
+        expect(asked).not.toMatch(/query from 10\./);
+    });
+
     it("the DTB that boots holds 3800000 µV and the flashed boot image carries it", async () => {
         const status = labStatus();
         for (const phone of household.phones) {
@@ -215,7 +228,7 @@ describe("the program's steps on a fresh day-zero lab", () => {
         // The partition is a 256 MiB filesystem of its own, as pmbootstrap makes it.
         expect(await hosts.onPhone(phone, "df -Pk /boot | awk 'NR == 2 {print $2}'")).toBe("262144\n");
         await hosts.onPhone(phone, "dd if=/dev/zero of=/boot/filler bs=1M 2>/dev/null || true; sync");
-        const raised = { ...step, create: step.create.replaceAll("3800000", "3900000") };
+        const raised = { ...step, stdin: step.stdin!.replaceAll("3800000", "3900000") };
         try {
             const [failed] = await replay([raised]).then(
                 () => [undefined],
@@ -253,7 +266,7 @@ describe("the program's steps on a fresh day-zero lab", () => {
                     "--",
                     "sh",
                     "-c",
-                    `hostname; ip -o -4 addr show dev usb0 | awk '{print $4}'; ip route show default; cat /etc/deviceinfo; ls /etc/nftables.d /etc/local.d; fdtget -t u /boot/dtbs/${phone.device.dtb}.dtb /battery voltage-max-design-microvolt`,
+                    `hostname; ip -o -4 addr show dev usb0 | awk '{print $4}'; ip route show default; cat /etc/deviceinfo; ls /etc/nftables.d /etc/local.d /etc/NetworkManager/conf.d 2>&1; wc -c </etc/resolv.conf; fdtget -t u /boot/dtbs/${phone.device.dtb}.dtb /battery voltage-max-design-microvolt`,
                 );
             // usb0 switches back once the step's own session has closed.
             let out = state();
@@ -264,6 +277,8 @@ describe("the program's steps on a fresh day-zero lab", () => {
             expect(out, phone.name).toContain(`${phone.device.defaultHostname}\n172.16.42.1/16\n`);
             expect(out, phone.name).not.toMatch(/default via|deviceinfo_usb_network_host_addr|k3s-over-usb/);
             expect(out.trim().split("\n").pop(), phone.name).toBe("4400000");
+            // pmOS's own resolv.conf is empty; the undo gives it back as it was.
+            expect(out.trim().split("\n").at(-2), phone.name).toBe("0");
         }
         // A name udev gave stays until the cable re-enumerates; after the phones reboot, every link
         // is back to the name an unconfigured USB NIC gets, and the live tree to the stock value.

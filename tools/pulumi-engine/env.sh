@@ -47,3 +47,10 @@ export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true
 # The provider binaries sit in the bin dir on PATH too, and a provider found on PATH wins over the plugin
 # cache with no version check at all. Only the cache checks versions, so PATH must not count.
 export PULUMI_IGNORE_AMBIENT_PLUGINS=true
+
+# The program is transpiled, not type-checked, on every run (docs/decisions.md). Pulumi.yaml asks for it
+# with runtime.options.tsconfig, which newer language hosts read from the engine's program info; the
+# 3.68.0 host built here predates that and takes only its command-line flags, so it gets the same
+# setting the way @pulumi/pulumi's own runner reads it.
+PULUMI_NODEJS_TRANSPILE_ONLY=true
+export PULUMI_NODEJS_TRANSPILE_ONLY

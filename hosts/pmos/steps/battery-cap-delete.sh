@@ -1,7 +1,7 @@
 # BatteryCap, on delete: the stock ceiling back in the current kernel's DTB and the boot image.
 : "${DTB:?}" "${NODE:?}" "${PROP:?}" "${HOOK_PATH:?}"
 
-state=/var/lib/k3s-over-usb
+state=$K3OU_STATE
 backup="$state/dtb-orig/$(basename "$DTB")"
 remove_file "$HOOK_PATH"
 if [ -f "$backup" ]; then

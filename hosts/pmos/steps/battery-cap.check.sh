@@ -8,7 +8,7 @@ if [ "$written" != "$CAP" ]; then
 	fail battery "$DTB holds $written µV, not $CAP" up
 elif ! same_file "$HOOK_PATH" "$HOOK"; then
 	fail battery "$HOOK_PATH is missing or not what the stack wrote: a kernel upgrade would drop the cap" up
-elif [ "$(cat /var/lib/k3s-over-usb/battery-cap.boot-image 2>/dev/null)" != "$CAP" ]; then
+elif [ "$(cat "$K3OU_STATE/battery-cap.boot-image" 2>/dev/null)" != "$CAP" ]; then
 	fail battery "the boot image was not rebuilt with $CAP µV" up
 elif [ "$live" != "$CAP" ]; then
 	warn battery "written $CAP µV; the running kernel reports $live µV until the next boot" reboot

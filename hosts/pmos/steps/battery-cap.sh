@@ -13,7 +13,7 @@ need fdtput "install dtc (apk add dtc)"
 need mkinitfs "postmarketOS's mkinitfs rebuilds the boot image"
 [ -f "$DTB" ] || die "$DTB does not exist" "check the device profile's dtb against /usr/share/deviceinfo/deviceinfo (deviceinfo_dtb)"
 
-state=/var/lib/k3s-over-usb
+state=$K3OU_STATE
 marker="$state/battery-cap.boot-image"
 current=$(fdtget -t u "$DTB" "$NODE" "$PROP" 2>/dev/null) || die "$DTB has no $NODE $PROP" "this device tree does not describe the battery; check the device profile"
 

@@ -18,5 +18,5 @@ fi
 remove_file "$OPENRC_HOOK_PATH"
 remove_file "$USB0_SCRIPT_PATH"
 # This session runs over the /30: switch usb0 back once it has closed.
-nohup sh -c 'sleep 2; ip -4 addr flush dev usb0; ip addr add 172.16.42.1/16 dev usb0; ip route del default 2>/dev/null || true' >/dev/null 2>&1 &
-say "ok: usb0 returns to 172.16.42.1 in 2 s"
+nohup sh -c "sleep 2; ip -4 addr flush dev usb0; ip addr add $K3OU_PMOS_USB_ADDRESS/16 dev usb0; ip route del default 2>/dev/null || true" >/dev/null 2>&1 &
+say "ok: usb0 returns to $K3OU_PMOS_USB_ADDRESS in 2 s"

@@ -1,9 +1,9 @@
-# PmosNode, on delete: the phone's hostname, firewall and radios as they were before.
-: "${FIREWALL:?}" "${NFT_DROPIN_PATH:?}" "${SYSCTL_PATH:?}" "${RADIOS_SCRIPT_PATH:?}"
+# PmosNode, on delete: the phone's hostname, firewall, radios and resolvers as they were before.
+: "${FIREWALL:?}" "${NFT_DROPIN_PATH:?}" "${SYSCTL_PATH:?}" "${NM_DNS_DROPIN_PATH:?}" "${RADIOS_SCRIPT_PATH:?}"
 : "${RADIOS_OPENRC_HOOK_PATH:?}" "${RADIOS_UNIT_PATH:?}" "${RADIOS_UNIT_NAME:?}"
 
 init=$(detect_init)
-state=/var/lib/k3s-over-usb
+state=$K3OU_STATE
 
 if [ "$FIREWALL" = keep ]; then
 	remove_file "$NFT_DROPIN_PATH"
@@ -35,6 +35,19 @@ if command -v nmcli >/dev/null 2>&1; then
 	nmcli radio wwan on || true
 fi
 rfkill unblock bluetooth 2>/dev/null || true
+
+if [ -e "$state/resolv.conf.orig" ] || [ -L "$state/resolv.conf.orig" ]; then
+	rm -f /etc/resolv.conf
+	mv "$state/resolv.conf.orig" /etc/resolv.conf
+	say "restored: /etc/resolv.conf"
+elif [ -e "$state/resolv.conf.none" ]; then
+	remove_file /etc/resolv.conf
+	rm -f "$state/resolv.conf.none"
+fi
+remove_file "$NM_DNS_DROPIN_PATH"
+if command -v nmcli >/dev/null 2>&1 && nmcli general status >/dev/null 2>&1; then
+	nmcli general reload conf >/dev/null 2>&1 || nmcli general reload || true
+fi
 
 if [ -f "$state/hostname.orig" ]; then
 	orig=$(cat "$state/hostname.orig")

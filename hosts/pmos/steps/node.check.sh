@@ -1,5 +1,5 @@
 # PmosNode: the hostname, live and persistent; radios off and kept off at boot; the pmOS firewall on
-# and passing pod traffic (or flushed, when the household says so); forwarding sysctls.
+# and passing pod traffic (or flushed, when the household says so); forwarding sysctls; resolvers.
 init=$(check_init)
 live=$(hostname)
 if [ "$live" != "$NODE_NAME" ]; then
@@ -28,6 +28,14 @@ elif [ -n "$on" ]; then
 	fail radios "radios on: ${on%; }" up
 else
 	ok radios "off"
+fi
+
+if ! same_file /etc/resolv.conf "$RESOLV_CONF"; then
+	fail dns "/etc/resolv.conf does not name the LAN's resolvers: the phone cannot resolve names" up
+elif ! same_file "$NM_DNS_DROPIN_PATH" "$NM_DNS_DROPIN"; then
+	fail dns "$NM_DNS_DROPIN_PATH is missing: NetworkManager may rewrite /etc/resolv.conf" up
+else
+	ok dns "$(awk '/^nameserver/ { printf "%s%s", s, $2; s = " " }' /etc/resolv.conf)"
 fi
 
 if [ "$FIREWALL" = keep ]; then

@@ -1,5 +1,5 @@
 # PmosNode: a postmarketOS phone made a server: its own hostname first, radios off for good, the
-# firewall letting pod traffic through, forwarding sysctls, cgroup v2 for k3s.
+# firewall letting pod traffic through, forwarding sysctls, the LAN's resolvers, cgroup v2 for k3s.
 : "${NODE_NAME:?hostname}" "${FIREWALL:?keep or flush}"
 : "${NFT_DROPIN_PATH:?}" "${NFT_DROPIN:?}" "${SYSCTL_PATH:?}" "${SYSCTL:?}"
 : "${RADIOS_SCRIPT_PATH:?}" "${RADIOS_SCRIPT:?}" "${RADIOS_OPENRC_HOOK_PATH:?}" "${RADIOS_OPENRC_HOOK:?}"
@@ -7,7 +7,7 @@
 
 init=$(detect_init)
 say "init system: $init"
-state=/var/lib/k3s-over-usb
+state=$K3OU_STATE
 mkdir -p "$state"
 
 # Hostname first: an agent that joins as the image's default name must be deleted and rejoined.
@@ -85,6 +85,23 @@ fi
 
 put_file "$SYSCTL_PATH" 644 "$SYSCTL"
 sysctl -p "$SYSCTL_PATH" >/dev/null
+
+# Resolvers: NetworkManager first stops managing /etc/resolv.conf, then the file names the LAN's
+# resolvers (reached through the laptop's NAT). The phone's own file (or symlink) is kept to restore.
+if [ ! -e "$state/resolv.conf.orig" ] && [ ! -L "$state/resolv.conf.orig" ] && [ ! -e "$state/resolv.conf.none" ]; then
+	if [ -e /etc/resolv.conf ] || [ -L /etc/resolv.conf ]; then
+		cp -P /etc/resolv.conf "$state/resolv.conf.orig"
+	else
+		: > "$state/resolv.conf.none"
+	fi
+fi
+CHANGED=0
+put_file "$NM_DNS_DROPIN_PATH" 644 "$NM_DNS_DROPIN"
+if [ "$CHANGED" = 1 ] && command -v nmcli >/dev/null 2>&1 && nmcli general status >/dev/null 2>&1; then
+	nmcli general reload conf >/dev/null 2>&1 || nmcli general reload
+fi
+[ -L /etc/resolv.conf ] && rm -f /etc/resolv.conf
+put_file /etc/resolv.conf 644 "$RESOLV_CONF"
 
 # cgroup v2: the sdm845 kernel has no v1 memory controller, so k3s needs the unified hierarchy.
 if [ "$init" = openrc ] && [ -f /etc/rc.conf ]; then

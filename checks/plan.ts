@@ -1,13 +1,13 @@
 import { createHash } from "crypto";
-import * as fs from "fs";
-import * as path from "path";
+import { shellQuote } from "../hosts/command";
+import { checkPrelude, readScript } from "../hosts/scripts";
 
 // What the doctor checks, and how a host's checks become one script. Every remote step registers its
 // check beside itself (components/remote-step.ts); the program exports the list as the stack output
 // `checks`, and checks it itself before each preview and up (components/drift.ts).
 
 /** The table's columns, in order. */
-export const columns = ["hostname", "link", "address", "route", "forward", "nat", "firewall", "radios", "battery", "k3s", "node"] as const;
+export const columns = ["hostname", "link", "address", "route", "dns", "forward", "nat", "firewall", "radios", "battery", "k3s", "node"] as const;
 export type Column = (typeof columns)[number];
 
 /** One step's check, as the stack output `checks` holds it. */
@@ -53,22 +53,6 @@ export function digestEnv(env: Readonly<Record<string, string>>): Record<string,
     );
 }
 
-const root = path.join(__dirname, "..");
-const texts = new Map<string, string>();
-
-function read(relative: string): string {
-    let text = texts.get(relative);
-    if (text === undefined) {
-        text = fs.readFileSync(path.join(root, relative), "utf8");
-        texts.set(relative, text);
-    }
-    return text;
-}
-
-function quote(value: string): string {
-    return `'${value.replace(/'/g, `'\\''`)}'`;
-}
-
 const envName = /^[A-Z_][A-Z0-9_]*$/;
 
 /**
@@ -76,20 +60,20 @@ const envName = /^[A-Z_][A-Z0-9_]*$/;
  * shell variables. A check that dies reports itself as failed rather than hiding the others.
  */
 export function hostScript(checks: readonly PlannedCheck[], init: string): string {
-    const parts = [read("hosts/steps/check-lib.sh"), `K3OU_INIT=${quote(init)}`];
+    const parts = [checkPrelude(), `K3OU_INIT=${shellQuote(init)}`];
     for (const c of checks) {
         const assignments = Object.entries(c.env).map(([k, v]) => {
             if (!envName.test(k)) {
                 throw new Error(`check ${c.key}: ${k} is not a valid variable name`);
             }
-            return `${k}=${quote(v)}`;
+            return `${k}=${shellQuote(v)}`;
         });
         parts.push(
             [
-                `K3OU_CHECK_KEY=${quote(c.key)}`,
+                `K3OU_CHECK_KEY=${shellQuote(c.key)}`,
                 `( ${assignments.join(" ")}`,
-                read(c.script),
-                `) || report - fail ${quote(`the check of ${c.step} stopped with an error`)} ${quote(`run it by hand: ${c.script}`)}`,
+                readScript(c.script),
+                `) || report - fail ${shellQuote(`the check of ${c.step} stopped with an error`)} ${shellQuote(`run it by hand: ${c.script}`)}`,
             ].join("\n"),
         );
     }

@@ -1,7 +1,9 @@
 import type { Client } from "ssh2";
 import { renderCommand } from "../hosts/command";
-import type { Escalation, Household } from "../household/model";
-import { connect, exec, HostKeyMismatch, type Endpoint } from "../ops/ssh";
+import { hostEndpoints, hostPrivilege, type HostPrivilege } from "../hosts/endpoints";
+import { hostValues } from "../hosts/scripts";
+import type { Household } from "../household/model";
+import { connect, exec, HostKeyMismatch } from "../ops/ssh";
 import { hostScript, parseReport, type CheckResult, type PlannedCheck } from "./plan";
 
 // Runs every host's checks at once: one SSH connection to the laptop, and one per phone tunnelled
@@ -23,29 +25,6 @@ export interface RunOptions {
     readonly laptopError?: unknown;
 }
 
-/** How the operator reaches each host, by name: the laptop directly, phones through it. */
-export function hostEndpoints(household: Household, privateKey: string): Map<string, Endpoint> {
-    const { laptop } = household;
-    const laptopEnd: Endpoint = { host: laptop.ssh.address, port: laptop.ssh.port, user: laptop.ssh.user, privateKey, hostKey: laptop.ssh.hostKey };
-    const map = new Map<string, Endpoint>([[laptop.name, laptopEnd]]);
-    for (const p of household.phones) {
-        map.set(p.name, { host: p.ssh.address, port: p.ssh.port, user: p.ssh.user, privateKey, hostKey: p.ssh.hostKey, proxy: laptopEnd });
-    }
-    return map;
-}
-
-/** How a command becomes root on a host (renderCommand's host). */
-export function hostAccess(household: Household, name: string): { readonly name: string; readonly escalation: Escalation; readonly init: string } {
-    if (name === household.laptop.name) {
-        return { name, escalation: household.laptop.escalation, init: "systemd" };
-    }
-    const phone = household.phones.find((p) => p.name === name);
-    if (phone === undefined) {
-        throw new Error(`${name} is not a host of this household`);
-    }
-    return { name, escalation: phone.escalation, init: phone.init };
-}
-
 function unreachable(host: string, err: unknown, isLaptop: boolean): CheckResult {
     const message = err instanceof Error ? err.message : String(err);
     const fix =
@@ -55,7 +34,7 @@ function unreachable(host: string, err: unknown, isLaptop: boolean): CheckResult
                 : `${host} was reflashed or replaced: put its new host key in the config and run pulumi up (README: a reflashed phone)`
             : isLaptop
               ? "check that the laptop is on and reachable over SSH from here"
-              : `check ${host}'s cable and that it is booted; a reflashed phone is back at 172.16.42.1: put its new host key in the config and run pulumi up`;
+              : `check ${host}'s cable and that it is booted; a reflashed phone is back at ${hostValues.K3OU_PMOS_USB_ADDRESS}: put its new host key in the config and run pulumi up`;
     return { key: "-", host, subject: host, column: "reach", status: "fail", detail: message, fix };
 }
 
@@ -64,13 +43,13 @@ function unreachable(host: string, err: unknown, isLaptop: boolean): CheckResult
  * temporary file: a laptop with thirty phones has more checks than one argument may hold (128 KiB),
  * and a check reading stdin must not eat the rest of the script.
  */
-export function checkCommand(access: { readonly name: string; readonly escalation: Escalation; readonly init: string }, checks: readonly PlannedCheck[]): { command: string; stdin: string } {
+export function checkCommand(access: HostPrivilege, checks: readonly PlannedCheck[]): { command: string; stdin: string } {
     const wrapper = 'f=$(mktemp) || exit 1; cat > "$f"; sh "$f" </dev/null; rc=$?; rm -f "$f"; exit "$rc"';
     return { command: renderCommand(access, "doctor", wrapper, {}), stdin: hostScript(checks, access.init) };
 }
 
 async function runOn(client: Client, household: Household, host: string, checks: PlannedCheck[]): Promise<CheckResult[]> {
-    const { command, stdin } = checkCommand(hostAccess(household, host), checks);
+    const { command, stdin } = checkCommand(hostPrivilege(household, host), checks);
     const r = await exec(client, command, stdin);
     const results = parseReport(r.stdout, checks);
     if (r.code !== 0 || results.length === 0) {
