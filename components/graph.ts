@@ -23,6 +23,12 @@ export interface GraphArgs {
     readonly k3s?: boolean;
     /** Only these phones' resources (what a targeted update touches); the server still knows them all. */
     readonly only?: ReadonlyArray<string>;
+    /**
+     * The k3s version the cluster ran before this up (household/k3s-version.ts k3sChange decided it
+     * may change to household.k3s.version). When it differs, the phones' agents roll: the server
+     * first, then k3s.upgrade.maxUnavailable phones at a time, in the household's order.
+     */
+    readonly upgradeFrom?: string;
 }
 
 export interface PhoneGraph {
@@ -37,6 +43,13 @@ export interface Graph {
     readonly server?: K3sServer;
     readonly phones: ReadonlyArray<PhoneGraph>;
     readonly metallb?: MetalLbPool;
+}
+
+/** What preview and up print before a roll: the order the engine will follow. */
+export function rollOrder(household: Household, phones: ReadonlyArray<Phone>, from: string): string {
+    const step = household.k3s.upgrade.maxUnavailable;
+    const names = phones.length > 0 ? phones.map((p) => p.name).join(", ") : "(no phones)";
+    return `k3s ${from} -> ${household.k3s.version}: the server ${household.laptop.name} first, then the phones in this order, ${step} at a time (cordon, drain, upgrade, Ready, uncordon): ${names}`;
 }
 
 /** Older programs kept the Kubernetes provider inside MetalLbPool "metallb": its state moves, nothing is replaced. */
@@ -54,16 +67,33 @@ export function householdGraph(args: GraphArgs): Graph {
     // NAT for every phone must exist before k3s starts, or pods on the phones hang in ContainerCreating.
     const server = withK3s ? new K3sServer(laptop.name, { household, access, contextName: args.contextName, providerAliases }, { dependsOn: links }) : undefined;
 
-    const built = phones.map((phone, i): PhoneGraph => {
+    const from = args.upgradeFrom;
+    const rolling = server !== undefined && from !== undefined && from !== household.k3s.version;
+    const step = household.k3s.upgrade.maxUnavailable;
+    if (rolling) {
+        void pulumi.log.info(rollOrder(household, phones, from));
+    }
+
+    const built: PhoneGraph[] = [];
+    phones.forEach((phone, i) => {
         const link = links[i]!;
         const node = new PmosNode(phone.name, { phone, dns: laptop.lan.dns, access }, { dependsOn: [link] });
         // One step at a time per phone: each rebuilds the boot image or restarts services.
         const battery = new BatteryCap(phone.name, { phone, access }, { dependsOn: [node] });
         if (server === undefined) {
-            return { phone, link, node, battery };
+            built.push({ phone, link, node, battery });
+            return;
         }
-        const agent = new K3sAgent(phone.name, { household, phone, access, token: server.token, cleanupKey: server.cleanupKey }, { dependsOn: [link, node, battery, server] });
-        return { phone, link, node, battery, agent };
+        // In a roll, each phone's drain waits until the phone maxUnavailable places before it is
+        // Ready and uncordoned: at most maxUnavailable phones are out at once, and a failure stops
+        // the roll with the phones after it untouched. Otherwise every phone joins at once.
+        const before = rolling && i >= step ? [built[i - step]!.agent!.rolled] : [];
+        const agent = new K3sAgent(
+            phone.name,
+            { household, phone, access, token: server.token, cleanupKey: server.cleanupKey, rollAfter: before },
+            { dependsOn: [link, node, battery, server] },
+        );
+        built.push({ phone, link, node, battery, agent });
     });
 
     if (server === undefined || household.metallb === null) {

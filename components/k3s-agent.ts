@@ -16,6 +16,11 @@ export interface K3sAgentArgs {
     readonly token: pulumi.Input<string>;
     /** Public half of the laptop's cleanup key (K3sServer.cleanupKey). */
     readonly cleanupKey: pulumi.Input<string>;
+    /**
+     * In an upgrade's roll, what this phone's drain waits for: the agents before it in the roll
+     * (their `rolled` steps). Empty when nothing is rolling, so a first up joins every phone at once.
+     */
+    readonly rollAfter?: ReadonlyArray<pulumi.Resource>;
 }
 
 /**
@@ -24,12 +29,16 @@ export interface K3sAgentArgs {
  * laptop uninstalls the agent on the phone with a key the phone accepts for that command only, so the
  * delete also succeeds when the operator cannot reach the phone, and when the phone is gone or was
  * reflashed. A phone whose host key changed (reflashed) has its old node forgotten before it rejoins.
+ * A new k3s version is rolled in: the node is cordoned and drained first, and uncordoned once it is
+ * Ready on the new version (the roll's order is the graph's: K3sAgentArgs.rollAfter).
  */
 export class K3sAgent extends pulumi.ComponentResource {
     /** The node's name in the cluster. */
     public readonly nodeName: pulumi.Output<string>;
     /** The node's InternalIP: the phone's end of its /30. */
     public readonly nodeIp: pulumi.Output<string>;
+    /** The step that ends this phone's part of an upgrade (Ready, uncordoned): what the next phone in a roll waits for. */
+    public readonly rolled: pulumi.Resource;
 
     constructor(name: string, args: K3sAgentArgs, opts?: pulumi.ComponentResourceOptions) {
         super("k3s-over-usb:k3s:K3sAgent", name, {}, opts);
@@ -39,8 +48,32 @@ export class K3sAgent extends pulumi.ComponentResource {
 
         const forget = remoteStep(
             `${name}-forget-previous`,
-            { host: laptop, step: `forget ${phone.name}`, script: "hosts/laptop/steps/node-remove.sh", env: { NODE: phone.name }, triggers: [phone.ssh.hostKey], check: { none: "it only clears a reflashed phone's old node before the join" } },
+            {
+                host: laptop,
+                step: `forget ${phone.name}`,
+                script: "hosts/laptop/steps/node-remove.sh",
+                env: { NODE: phone.name },
+                // Runs when the host key changes (a replace); an update (a new program text) must not
+                // delete a running node, so it is told apart.
+                triggers: [phone.ssh.hostKey],
+                distinctUpdate: true,
+                check: { none: "it only clears a reflashed phone's old node before the join" },
+            },
             { parent: this },
+        );
+
+        // Before an upgrade (the step's update, when VERSION changes): cordon and drain, on the server.
+        const drain = remoteStep(
+            `${name}-drain`,
+            {
+                host: laptop,
+                step: `drain ${phone.name}`,
+                script: "hosts/laptop/steps/node-drain.sh",
+                env: { NODE: phone.name, VERSION: k3s.version, DRAIN_TIMEOUT: String(k3s.upgrade.drainTimeout) },
+                distinctUpdate: true,
+                check: { none: "it only empties the node before an upgrade; the ready step's check sees a node left cordoned" },
+            },
+            { parent: this, dependsOn: [forget, ...(args.rollAfter ?? [])], customTimeouts: { update: `${k3s.upgrade.drainTimeout + 120}s` } },
         );
 
         const host = access.phone(phone);
@@ -63,7 +96,7 @@ export class K3sAgent extends pulumi.ComponentResource {
                 stdin: args.token,
                 check: { script: "hosts/steps/k3s-install.check.sh" },
             },
-            { parent: this, dependsOn: [forget, ...stage.resources], customTimeouts: { create: "15m", update: "15m" } },
+            { parent: this, dependsOn: [drain, ...stage.resources], customTimeouts: { create: "15m", update: "15m" } },
         );
 
         const cleanupAccess = remoteStep(
@@ -86,14 +119,15 @@ export class K3sAgent extends pulumi.ComponentResource {
             { parent: this, dependsOn: [install] },
         );
 
-        // The host key in env re-runs the wait when the phone was reflashed and rejoined.
+        // The host key in env re-runs the wait when the phone was reflashed and rejoined; the version,
+        // when it was upgraded (the step then uncordons what the drain cordoned).
         const ready = remoteStep(
             `${name}-ready`,
             {
                 host: laptop,
                 step: `node-ready ${phone.name}`,
                 script: "hosts/laptop/steps/node-ready.sh",
-                env: { NODE: phone.name, READY_TIMEOUT: "300", PHONE_HOST_KEY: phone.ssh.hostKey },
+                env: { NODE: phone.name, READY_TIMEOUT: "300", PHONE_HOST_KEY: phone.ssh.hostKey, VERSION: k3s.version },
                 onDelete: {
                     script: "hosts/laptop/steps/node-remove.sh",
                     env: { NODE: phone.name, PHONE_ADDR: phone.ssh.address, PHONE_USER: phone.ssh.user, PHONE_HOST_KEY: phone.ssh.hostKey, KEY_PATH: cleanupKeyPath },
@@ -102,6 +136,7 @@ export class K3sAgent extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [install, cleanupAccess], customTimeouts: { create: "10m", update: "10m" } },
         );
+        this.rolled = ready;
         this.nodeName = pulumi.output(ready.id).apply(() => phone.name);
         this.nodeIp = pulumi.output(ready.id).apply(() => phone.link.phoneAddress);
         this.registerOutputs({ nodeName: this.nodeName, nodeIp: this.nodeIp });

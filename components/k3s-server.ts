@@ -1,4 +1,3 @@
-import { createHash } from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -79,6 +78,7 @@ export class K3sServer extends pulumi.ComponentResource {
             { parent: this, dependsOn: stage.resources, customTimeouts: { create: "15m", update: "15m" } },
         );
 
+        const installGeneration = host.checks?.marker(`${name}-install`);
         const cleanup = remoteStep(
             `${name}-cleanup-key`,
             {
@@ -100,9 +100,11 @@ export class K3sServer extends pulumi.ComponentResource {
                 step: "kubeconfig",
                 script: "hosts/laptop/steps/kubeconfig.sh",
                 secretStdout: true,
-                // Read again whenever the install step runs again (a new version, config or repair
-                // generation), so the kubeconfig follows a server that was reinstalled with a new CA.
-                triggers: [install.id, install.stdin.apply((text) => createHash("sha256").update(text ?? "").digest("hex"))],
+                // Read again when the server may have a new CA: a new install (a replace) or a repair
+                // (its generation), not a new version or config, which keep the CA. So the kubeconfig,
+                // and the provider built on it, stay known in the preview of an upgrade, and preview
+                // shows the in-cluster resources as they are.
+                triggers: [install.id, ...(installGeneration ? [installGeneration] : [])],
                 check: { script: "hosts/laptop/steps/node-ready.check.sh", env: { NODE: laptop.name } },
             },
             { parent: this, dependsOn: [install] },

@@ -39,6 +39,11 @@ export interface StepArgs {
     readonly onDelete?: { readonly script: string; readonly env?: Readonly<Record<string, pulumi.Input<string>>> };
     /** Inputs whose change must re-run the step from scratch (replace). */
     readonly triggers?: pulumi.Input<unknown>[];
+    /**
+     * The step's update (its values changed) runs with K3OU_ACTION=update, so the script can tell it
+     * from the first run; without this an update runs the script exactly as a create does.
+     */
+    readonly distinctUpdate?: boolean;
     /** Treat stdout as a secret and keep it out of the logs. */
     readonly secretStdout?: boolean;
     /** The invariants this step establishes, checked by the doctor and before every up (drift.ts). */
@@ -77,6 +82,7 @@ export function remoteStep(name: string, args: StepArgs, opts: pulumi.CustomReso
         {
             connection: args.host.connection,
             create: stepCommand(args.host, args.step),
+            update: args.distinctUpdate ? stepCommand(args.host, args.step, "update") : undefined,
             delete: args.onDelete ? renderDelete(args.host, `${args.step}-delete`, args.onDelete.script, args.onDelete.env ?? {}) : undefined,
             stdin,
             triggers: args.triggers,

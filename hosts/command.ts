@@ -35,9 +35,13 @@ export function renderStep(host: Host, step: string, script: string, env: Readon
     return { command: stepCommand(host, step), stdin: stepInput(step, script, env, secret) };
 }
 
-/** renderStep's command line: the same for every run of a step, whatever its values. */
-export function stepCommand(host: Host, step: string): string {
-    return renderCommand(host, step, readProgram, {});
+/**
+ * renderStep's command line: the same for every run of a step, whatever its values. A step that does
+ * something else when it runs again (an update) than when it first runs gets a second line for its
+ * update, which sets K3OU_ACTION=update.
+ */
+export function stepCommand(host: Host, step: string, action?: "update"): string {
+    return renderCommand(host, step, readProgram, action === undefined ? {} : { K3OU_ACTION: action });
 }
 
 /** renderStep's stdin. */

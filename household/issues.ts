@@ -128,6 +128,8 @@ const ruleProblems: Record<string, string> = {
     user: "is not a user name",
     "pinned-version": "is not a pinned version",
     "k3s-flag": "is not a k3s flag",
+    "max-unavailable": "is not a number of phones",
+    "drain-timeout": "is not a drain timeout",
     "pool-range": "is not an address range",
     "no-phones": "has no phones",
 };

@@ -68,6 +68,7 @@ export interface K3s {
     readonly serviceCidr: string;
     readonly server: { readonly flannelIface: string; readonly nodeIp: string; readonly extraFlags: ReadonlyArray<string> };
     readonly agent: { readonly extraFlags: ReadonlyArray<string>; readonly taint: string | null };
+    readonly upgrade: { readonly maxUnavailable: number; readonly drainTimeout: number; readonly allowDowngrade: boolean };
     readonly source:
         | { readonly kind: "official"; readonly sha256: K3sPins }
         | {
@@ -170,6 +171,7 @@ function buildModel(c: HouseholdConfig): Household {
             extraFlags: c.k3s.server.extraFlags,
         },
         agent: { extraFlags: c.k3s.agent.extraFlags, taint: c.k3s.agent.taint },
+        upgrade: c.k3s.upgrade,
         // The rules required the install script's pin (and the others the path needs).
         source: { ...c.k3s.source, sha256: { installScript: "", binaries: {}, images: {}, ...c.k3s.source.sha256 } },
     };

@@ -127,6 +127,9 @@ const k3sVersion = z.string().regex(/^v\d+\.\d+\.\d+\+k3s\d+$/, {
     error: "pinned-version|pin an exact k3s release such as v1.35.5+k3s1 (channels like 'stable' or 'latest' move under you)",
 });
 
+const maxUnavailableFix = "max-unavailable|write how many phones may be drained at once during an upgrade: a whole number from 1";
+const drainTimeoutFix = "drain-timeout|write the seconds a phone's drain may take: a whole number from 10 to 3600";
+
 const extraFlag = z.string().regex(/^--[a-z0-9][a-z0-9-]*(=.*)?$/, {
     error: "k3s-flag|write one flag per entry as --name=value, e.g. --disable=traefik",
 });
@@ -167,6 +170,17 @@ const k3sSchema = z.strictObject({
             }),
         ])
         .default({ kind: "official" }),
+    /** How a change of version rolls across the cluster: the server first, then the phones. */
+    upgrade: z
+        .strictObject({
+            /** Phones drained and upgraded at once. */
+            maxUnavailable: z.number().int({ error: maxUnavailableFix }).min(1, { error: maxUnavailableFix }).default(1),
+            /** Seconds a phone's drain may take before the roll stops, naming the pod that blocks it. */
+            drainTimeout: z.number().int({ error: drainTimeoutFix }).min(10, { error: drainTimeoutFix }).max(3600, { error: drainTimeoutFix }).default(300),
+            /** An older version than the cluster runs is refused unless this is true. */
+            allowDowngrade: z.boolean().default(false),
+        })
+        .default({ maxUnavailable: 1, drainTimeout: 300, allowDowngrade: false }),
 });
 
 const metallbVersion = z.string().regex(/^v\d+\.\d+\.\d+$/, {

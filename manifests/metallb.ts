@@ -28,12 +28,11 @@ export function l2Advertisement(m: MetalLb) {
     } as const;
 }
 
-/** A pool that is only ever dry-run, to learn when the validating webhook serves. */
+/**
+ * The household's own pool, only ever dry-run, to learn when the validating webhook serves. Under the
+ * pool's own name: once the pool exists, a probe under another name with the same addresses would be
+ * refused as overlapping it, and the wait would never end (each time the step runs again).
+ */
 export function webhookProbe(m: MetalLb) {
-    return {
-        apiVersion: "metallb.io/v1beta1",
-        kind: "IPAddressPool",
-        metadata: { name: "k3s-over-usb-webhook-probe", namespace: metallbNamespace },
-        spec: { addresses: [m.pool.addresses] },
-    } as const;
+    return ipAddressPool(m);
 }

@@ -27,6 +27,7 @@ function k3s(pins: { installScript: string; binaries: Record<string, string>; im
         serviceCidr: "10.43.0.0/16",
         server: { flannelIface: "wan0", nodeIp: "192.168.100.52/24", extraFlags: [] },
         agent: { extraFlags: [], taint: null },
+        upgrade: { maxUnavailable: 1, drainTimeout: 300, allowDowngrade: false },
         source: { kind: "local", installScript: script.path, binaries: { amd64: binaryPath, arm64: binaryPath }, images: { arm64: images.path }, sha256: pins },
     };
 }

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { describe, expect, it } from "vitest";
-import { renderCommand, renderStep, stepCommand } from "../../hosts/command";
+import { renderCommand, renderStep, stepCommand, stepInput } from "../../hosts/command";
 import { stepScript } from "../../hosts/scripts";
 import { repoRoot } from "../fixtures";
 import { run } from "../run";
@@ -35,6 +35,7 @@ describe("remote steps", () => {
             "hosts/laptop/steps/link.sh",
             "hosts/laptop/steps/locate-phone.sh",
             "hosts/laptop/steps/metallb-webhook.sh",
+            "hosts/laptop/steps/node-drain.sh",
             "hosts/laptop/steps/node-ready.sh",
             "hosts/laptop/steps/node-remove.sh",
             "hosts/pmos/steps/adopt.sh",
@@ -121,5 +122,28 @@ describe("a step's program on stdin", () => {
         const r = spawnSync("sh", ["-c", command], { input: stdin, encoding: "utf8" });
         expect(r.status).toBe(1);
         expect(r.stderr.split("\n")[0]).toMatch(/^k3s-over-usb: one6t: probe: FAILED: /);
+    });
+
+    it("a step with its own update tells a first run from a re-run: the forget step never deletes a node because the program changed", () => {
+        const laptop = { name: "k3master", escalation: "root" as const, init: "auto" };
+        const runStep = (step: string, script: string, env: Record<string, string>, action?: "update") => {
+            const stdin = stepInput(step, stepScript(script), env);
+            return spawnSync("sh", ["-c", stepCommand(laptop, step, action)], { input: stdin, encoding: "utf8" });
+        };
+        // No k3s on this machine: a create goes as far as looking for the API server; an update stops first.
+        const forgetCreate = runStep("forget one62", "hosts/laptop/steps/node-remove.sh", { NODE: "one62" });
+        expect(forgetCreate.status, forgetCreate.stderr).toBe(0);
+        expect(forgetCreate.stderr).toContain("already: no API server on this laptop; no node to remove");
+        const forgetUpdate = runStep("forget one62", "hosts/laptop/steps/node-remove.sh", { NODE: "one62" }, "update");
+        expect(forgetUpdate.status, forgetUpdate.stderr).toBe(0);
+        expect(forgetUpdate.stderr.trim()).toBe("k3s-over-usb: k3master: forget one62: already: one62's host key is unchanged; nothing to forget");
+        // The drain: nothing on a first join; on an upgrade (an update) it needs the API server and says so.
+        const drainEnv = { NODE: "one62", VERSION: "v1.35.5+k3s2", DRAIN_TIMEOUT: "300" };
+        const drainCreate = runStep("drain one62", "hosts/laptop/steps/node-drain.sh", drainEnv);
+        expect(drainCreate.status, drainCreate.stderr).toBe(0);
+        expect(drainCreate.stderr.trim()).toBe("k3s-over-usb: k3master: drain one62: already: one62 joins for the first time; nothing to drain");
+        const drainUpdate = runStep("drain one62", "hosts/laptop/steps/node-drain.sh", drainEnv, "update");
+        expect(drainUpdate.status).toBe(1);
+        expect(drainUpdate.stderr.split("\n")[0]).toBe("k3s-over-usb: k3master: drain one62: FAILED: the API server does not answer, so one62 cannot be drained before its upgrade to v1.35.5+k3s2");
     });
 });

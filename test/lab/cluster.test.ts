@@ -4,7 +4,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { labStatus } from "../../lab/household";
+import { shellQuote } from "../../hosts/command";
+import { labK3sSource, labStatus } from "../../lab/household";
 import { doctorJson, failingChecks, failingPairs, forgetNeighbour, poolStart, untilHealthy } from "./proof";
 import { LabStack, labK3sDir, onHost, repo } from "./stack";
 
@@ -232,4 +233,134 @@ describe("the real cluster on the lab", () => {
             },
         );
     }, 900_000);
+
+    // Last: it leaves the cluster on the next version.
+    it("a new k3s rolls: the server first, then one phone at a time cordoned, drained, upgraded, Ready and uncordoned; a pod that blocks a drain stops the roll with the phones after it untouched, and the next up resumes", () => {
+        // The lab can build one Kubernetes in CI's time, so the two builds differ in the launcher
+        // alone (lab/k3s/env.sh): what rolls is the binary, its version and every agent's restart.
+        const from = stack.household().k3s.version as string;
+        const to = process.env["K3OU_LAB_K3S_NEXT_VERSION"] ?? "";
+        const toDir = process.env["K3OU_LAB_K3S_NEXT_DIR"] ?? "";
+        expect(to, "tools/test.sh builds the next version (lab/k3s/env.sh)").not.toBe("");
+        const k3sOn = (host: string) => onHost(host, "/usr/local/bin/k3s --version | head -n 1").split(" ")[2];
+        const kubectl = (args: string) => onHost("laptop", `/usr/local/bin/k3s kubectl ${args}`);
+        const cordoned = () => kubectl("get nodes -o jsonpath='{range .items[?(@.spec.unschedulable==true)]}{.metadata.name} {end}'").trim();
+        const probePods = () =>
+            kubectl(`-n k3ou-roll get pods -l app=roll-probe -o jsonpath='{range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase}{"\\n"}{end}'`)
+                .trim()
+                .split("\n")
+                .filter((l) => l !== "")
+                .map((l) => l.split(" ") as [string, string, string]);
+
+        // Pods on the phones that a drain must move (the doctor's nettest pods are a DaemonSet, which a
+        // drain leaves in place), and a pod no controller owns on the second phone, which it cannot.
+        // Their toleration is the phones' taint only, not a cordon's.
+        const toleratePhones = "tolerations: [{key: node-role/phone, operator: Exists, effect: NoSchedule}]";
+        const manifest = [
+            "apiVersion: v1",
+            "kind: Namespace",
+            "metadata: {name: k3ou-roll}",
+            "---",
+            "apiVersion: apps/v1",
+            "kind: Deployment",
+            "metadata: {name: roll-probe, namespace: k3ou-roll}",
+            "spec:",
+            "  replicas: 3",
+            "  selector: {matchLabels: {app: roll-probe}}",
+            "  template:",
+            "    metadata: {labels: {app: roll-probe}}",
+            "    spec:",
+            `      ${toleratePhones}`,
+            `      affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [${phones.join(", ")}]}]}]}}}`,
+            "      topologySpreadConstraints: [{maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {app: roll-probe}}}]",
+            "      terminationGracePeriodSeconds: 1",
+            '      containers: [{name: sleep, image: "docker.io/library/busybox:1.37", command: [sleep, "100000"]}]',
+            "---",
+            "apiVersion: v1",
+            "kind: Pod",
+            "metadata: {name: blocker, namespace: k3ou-roll}",
+            "spec:",
+            `  nodeName: ${phones[1]}`,
+            `  ${toleratePhones}`,
+            "  terminationGracePeriodSeconds: 1",
+            '  containers: [{name: sleep, image: "docker.io/library/busybox:1.37", command: [sleep, "100000"]}]',
+            "",
+        ].join("\n");
+        onHost(
+            "laptop",
+            [
+                `printf '%s' ${shellQuote(manifest)} | /usr/local/bin/k3s kubectl apply -f - >/dev/null`,
+                "/usr/local/bin/k3s kubectl -n k3ou-roll rollout status deploy/roll-probe --timeout=120s >/dev/null",
+                "/usr/local/bin/k3s kubectl -n k3ou-roll wait --for=condition=Ready pod/blocker --timeout=120s >/dev/null",
+            ].join(" && "),
+        );
+        const before = probePods();
+        expect(before.map(([, node, phase]) => [phones.includes(node), phase])).toEqual(before.map(() => [true, "Running"]));
+
+        // Every half second, which nodes are cordoned, for as long as the roll runs.
+        onHost(
+            "laptop",
+            "(while :; do /usr/local/bin/k3s kubectl get nodes -o jsonpath='{range .items[?(@.spec.unschedulable==true)]}{.metadata.name} {end}' 2>/dev/null; echo; sleep 0.5; done) </dev/null >/tmp/k3ou-roll-cordoned 2>&1 8>&- 9>&- & echo $! >/tmp/k3ou-roll-sampler",
+        );
+        try {
+            stack.editHousehold((h) => {
+                h.k3s.version = to;
+                h.k3s.source = labK3sSource(toDir, path.join(repo, "lab/k3s/install.sh"));
+            });
+            const order = `k3s ${from} -> ${to}: the server ${laptop} first, then the phones in this order, 1 at a time (cordon, drain, upgrade, Ready, uncordon): ${phones.join(", ")}`;
+            expect(stack.pulumi(["preview"]).out).toContain(order);
+
+            // The first phone rolls; the second's drain is refused by the pod no controller owns.
+            const first = stack.pulumi(["up", "--yes"], { ok: false });
+            expect(first.code, first.out.slice(-4000)).not.toBe(0);
+            expect(first.out).toContain(order);
+            expect(first.out).toContain(`k3s-over-usb: ${laptop}: drain ${phones[1]}: FAILED: the drain of ${phones[1]} did not finish`);
+            expect(first.out).toMatch(/the roll stops before its upgrade \(the phones after it are untouched\); pods still on it: [^\n]*k3ou-roll\/blocker/);
+            expect(first.out).toContain("fix: free or move those pods");
+            expect(k3sOn("laptop")).toBe(to);
+            expect(k3sOn(phones[0]!)).toBe(to);
+            expect(k3sOn(phones[1]!)).toBe(from);
+            expect(k3sOn(phones[2]!)).toBe(from);
+            expect(cordoned()).toBe(phones[1]);
+            // The probe pods left the first phone when it was drained.
+            expect(probePods().filter(([name]) => before.some(([b, node]) => b === name && node === phones[0]))).toEqual([]);
+
+            // The pod is freed; the next up resumes the roll where it stopped (the stack's outputs still
+            // say the old version: an up that fails does not move them).
+            kubectl("-n k3ou-roll delete pod blocker --wait=true >/dev/null");
+            const second = stack.pulumi(["up", "--yes"]);
+            expect(second.out).toContain(order);
+            for (const host of ["laptop", ...phones]) {
+                expect(k3sOn(host), host).toBe(to);
+            }
+            expect(cordoned()).toBe("");
+            const annotated = kubectl("get nodes -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.annotations.k3s-over-usb/version} {end}'").trim().split(" ");
+            expect(annotated.filter((a) => !a.startsWith(`${laptop}=`)).sort()).toEqual(phones.map((p) => `${p}=${to}`).sort());
+            // The next up has nothing to roll, and nothing to do.
+            const third = stack.pulumi(["up", "--yes"]);
+            expect(third.out).not.toContain(" -> ");
+            expect(third.out).not.toMatch(/\b(updated|created|replaced) \(/);
+        } finally {
+            onHost("laptop", "kill $(cat /tmp/k3ou-roll-sampler) 2>/dev/null; true");
+        }
+        // Never more than maxUnavailable (1) phones cordoned at once, and the roll cordoned each of them.
+        const samples = onHost("laptop", "cat /tmp/k3ou-roll-cordoned")
+            .split("\n")
+            .map((l) => l.trim().split(" ").filter((n) => n !== ""));
+        expect(Math.max(...samples.map((s) => s.length))).toBe(1);
+        expect(new Set(samples.flat())).toEqual(new Set(phones));
+        // Every probe pod that ran on a phone before the roll was moved, and all of them run again.
+        onHost("laptop", "/usr/local/bin/k3s kubectl -n k3ou-roll rollout status deploy/roll-probe --timeout=120s >/dev/null");
+        const after = probePods();
+        expect(after.filter(([name]) => before.some(([b]) => b === name))).toEqual([]);
+        expect(after.map(([, , phase]) => phase)).toEqual(["Running", "Running", "Running"]);
+        kubectl("delete namespace k3ou-roll --wait=false >/dev/null");
+    }, 1_200_000);
+
+    it("after the roll, the doctor's pod ping matrix is green on the new version", async () => {
+        const r = await untilHealthy(stack, 240_000);
+        expect(r.code, r.text).toBe(0);
+        expect(failingPairs(r.report)).toEqual([]);
+        expect(r.report.cluster?.status).toBe("ok");
+    }, 300_000);
 });

@@ -6,8 +6,10 @@
 
 kubectl() { /usr/local/bin/k3s kubectl "$@"; }
 
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
 webhook_serves() {
-	printf '%s' "$SAMPLE" | kubectl apply --dry-run=server -f - >/dev/null 2>&1
+	printf '%s' "$SAMPLE" | kubectl apply --dry-run=server -f - >"$out" 2>&1
 }
 
 # hopeless SECONDS_WAITED: prints why the webhook cannot come up, if that is already certain.
@@ -24,6 +26,11 @@ hopeless() {
 
 start=$(date +%s)
 while ! webhook_serves; do
+	# Served, and refused: the pool itself is wrong for MetalLB (it overlaps a pool of someone else's).
+	if grep -q 'denied the request' "$out"; then
+		die "MetalLB refuses the pool: $(grep -m 1 'denied the request' "$out" | sed 's/.*denied the request: //')" \
+			"change metallb.pool.addresses, or remove the other pool (k3s kubectl -n metallb-system get ipaddresspools on the laptop)"
+	fi
 	waited=$(($(date +%s) - start))
 	why=$(hopeless "$waited")
 	if [ -n "$why" ]; then

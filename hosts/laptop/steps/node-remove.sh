@@ -4,6 +4,14 @@
 # was reflashed (its host key changed) has nothing left to uninstall, and that is success.
 : "${NODE:?node name}"
 
+# As K3sAgent's forget step it runs when created, and again only when the phone's host key changed
+# (a replace, which creates). An update means only the program's text changed: the node is the same
+# phone's and must stay.
+if [ "${K3OU_ACTION:-}" = update ]; then
+	say "already: $NODE's host key is unchanged; nothing to forget"
+	exit 0
+fi
+
 uninstall_on_phone() {
 	[ -n "${PHONE_ADDR:-}" ] || return 0
 	: "${PHONE_USER:?}" "${PHONE_HOST_KEY:?}" "${KEY_PATH:?}"
