@@ -17,6 +17,8 @@ interface StepTime {
 
 interface EngineEvent {
     timestamp: number;
+    preludeEvent?: unknown;
+    summaryEvent?: unknown;
     resourcePreEvent?: { metadata: { urn: string; op: string } };
     resOutputsEvent?: { metadata: { urn: string; op: string } };
     resOpFailedEvent?: { metadata: { urn: string; op: string } };
@@ -30,11 +32,17 @@ function readEvents(file: string): EngineEvent[] {
         .map((l) => JSON.parse(l) as EngineEvent);
 }
 
+/** The stack and component resources span their children: not work of their own. */
+function isComponent(urn: string): boolean {
+    const type = (urn.split("::")[2] ?? "").split("$").pop() ?? "";
+    return type === "pulumi:pulumi:Stack" || type.startsWith("k3s-over-usb:") || type === "kubernetes:yaml/v2:ConfigGroup";
+}
+
 function stepTimes(events: EngineEvent[]): Map<string, StepTime> {
     const steps = new Map<string, StepTime>();
     for (const e of events) {
         const pre = e.resourcePreEvent?.metadata;
-        if (pre && pre.op !== "same" && pre.op !== "read") {
+        if (pre && pre.op !== "same" && pre.op !== "read" && !isComponent(pre.urn)) {
             steps.set(pre.urn, { urn: pre.urn, op: pre.op, start: e.timestamp, end: e.timestamp });
         }
         const done = e.resOutputsEvent?.metadata ?? e.resOpFailedEvent?.metadata;
@@ -46,9 +54,46 @@ function stepTimes(events: EngineEvent[]): Map<string, StepTime> {
     return steps;
 }
 
+interface StateResource {
+    urn: string;
+    parent?: string;
+    dependencies?: string[];
+}
+
+/**
+ * What each step waited for: its own dependencies and its ancestors' (a component's dependsOn holds
+ * back its children), where a dependency on a component means all of the component's descendants.
+ */
+export function effectiveDependencies(resources: StateResource[]): Map<string, string[]> {
+    const byUrn = new Map(resources.map((r) => [r.urn, r]));
+    const children = new Map<string, string[]>();
+    for (const r of resources) {
+        if (r.parent !== undefined) {
+            children.set(r.parent, [...(children.get(r.parent) ?? []), r.urn]);
+        }
+    }
+    const leaves = (urn: string, seen = new Set<string>()): string[] => {
+        if (seen.has(urn)) {
+            return [];
+        }
+        seen.add(urn);
+        const kids = children.get(urn);
+        return isComponent(urn) ? (kids ?? []).flatMap((k) => leaves(k, seen)) : [urn];
+    };
+    const out = new Map<string, string[]>();
+    for (const r of resources) {
+        const direct: string[] = [];
+        for (let at: StateResource | undefined = r; at !== undefined; at = at.parent === undefined ? undefined : byUrn.get(at.parent)) {
+            direct.push(...(at.dependencies ?? []));
+        }
+        out.set(r.urn, [...new Set(direct.flatMap((d) => leaves(d)))]);
+    }
+    return out;
+}
+
 function dependencies(stateFile: string): Map<string, string[]> {
-    const state = JSON.parse(fs.readFileSync(stateFile, "utf8")) as { deployment?: { resources?: { urn: string; dependencies?: string[] }[] } };
-    return new Map((state.deployment?.resources ?? []).map((r) => [r.urn, r.dependencies ?? []]));
+    const state = JSON.parse(fs.readFileSync(stateFile, "utf8")) as { deployment?: { resources?: StateResource[] } };
+    return effectiveDependencies(state.deployment?.resources ?? []);
 }
 
 function short(urn: string): string {
@@ -105,7 +150,39 @@ export function profile(events: EngineEvent[], deps: Map<string, string[]>): { w
     return { wall, critical, chain, top };
 }
 
-if (require.main === module) {
+/**
+ * Where an up with little to do spends its time, in phases from the engine's event log: from the
+ * engine's prelude to the first resource (the program's start: Node, the SDK, the program's own
+ * modules), to the first remote step (the rest of the program, the drift check before any step's
+ * inputs are known), through the last resource's outputs (the engine's diff of every resource), and
+ * to the summary.
+ */
+export function timeline(events: EngineEvent[]): { start: number; program: number; probe: number; steps: number; finish: number } {
+    const at = (pick: (e: EngineEvent) => boolean, last = false): number | undefined => {
+        const found = last ? [...events].reverse().find(pick) : events.find(pick);
+        return found?.timestamp;
+    };
+    const first = at(() => true) ?? 0;
+    const prelude = at((e) => e.preludeEvent !== undefined) ?? first;
+    const firstResource = at((e) => e.resourcePreEvent !== undefined) ?? prelude;
+    const firstStep = at((e) => (e.resourcePreEvent?.metadata.urn ?? "").includes("$command:remote:")) ?? firstResource;
+    const lastOutputs = at((e) => e.resOutputsEvent !== undefined, true) ?? firstStep;
+    const summary = at((e) => e.summaryEvent !== undefined, true) ?? lastOutputs;
+    return { start: prelude - first, program: firstResource - prelude, probe: firstStep - firstResource, steps: lastOutputs - firstStep, finish: summary - lastOutputs };
+}
+
+if (require.main === module && process.argv[2] === "--timeline") {
+    const [, eventsFile, label = "up"] = process.argv.slice(2);
+    if (!eventsFile) {
+        console.error("usage: bench-profile.ts --timeline EVENTS.jsonl [LABEL]");
+        process.exit(2);
+    }
+    const t = timeline(readEvents(eventsFile));
+    console.log(
+        `${label}: engine start ${t.start} s, program to its first resource ${t.program} s, then drift check to the first remote step ${t.probe} s, ` +
+            `every resource's diff ${t.steps} s, to the summary ${t.finish} s (whole seconds)`,
+    );
+} else if (require.main === module) {
     const [eventsFile, stateFile, label = "up"] = process.argv.slice(2);
     if (!eventsFile || !stateFile) {
         console.error("usage: bench-profile.ts EVENTS.jsonl STATE.json [LABEL]");

@@ -27,6 +27,8 @@ bash lab/k3s/build.sh "$K3OU_LAB_K3S_DIR" "$K3OU_LAB_K3S_VERSION" >/dev/null
 state=$(mktemp -d)
 trap 'rm -rf "$state"; rm -f Pulumi.bench.yaml' EXIT
 export PULUMI_BACKEND_URL="file://$state" PULUMI_CONFIG_PASSPHRASE=bench
+# --event-log, the engine's per-step record, exists only with the CLI's debug commands on.
+export PULUMI_DEBUG_COMMANDS=true
 
 counter_reset() {
   bash lab/lab.sh exec laptop -- sh -c '
@@ -58,6 +60,9 @@ measure() {
   read -r inbound outbound <<<"$(counter_read)"
   times["$phones $label"]=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
   printf '%-8s %-10s %8s s %6s ssh sessions (%s to phones)\n' "$phones" "$label" "${times["$phones $label"]}" "$inbound" "$outbound"
+  if [ "$label" = "no-op up" ]; then
+    npx ts-node --transpile-only tools/bench-profile.ts --timeline "$events" "$phones $label" | sed 's/^/         /'
+  fi
   if [ "$label" = "cold up" ]; then
     # Where the time went: the engine's own per-step times along the dependency graph.
     pulumi stack export --stack bench >"$state/state.json"
@@ -72,7 +77,7 @@ measure_floor() {
   mkdir -p "$proj"
   printf 'name: k3ou-bench-empty\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n' >"$proj/Pulumi.yaml"
   printf 'export const nothing = 1;\n' >"$proj/index.ts"
-  printf '{"compilerOptions":{"strict":true,"target":"ES2023","module":"commonjs","types":["node"]}}\n' >"$proj/tsconfig.json"
+  printf '{"compilerOptions":{"strict":true,"target":"ES2023","module":"commonjs","moduleResolution":"node","skipLibCheck":true,"types":["node"]}}\n' >"$proj/tsconfig.json"
   printf '{"name":"k3ou-bench-empty","main":"index.ts"}\n' >"$proj/package.json"
   ln -s "$PWD/node_modules" "$proj/node_modules"
   (cd "$proj" && pulumi stack init floor --non-interactive >/dev/null && pulumi up --yes --stack floor --non-interactive >/dev/null)
