@@ -151,7 +151,8 @@ export function profile(events: EngineEvent[], deps: Map<string, string[]>): { w
 }
 
 /**
- * Where an up with little to do spends its time, in phases from the engine's event log: from the
+ * Where an up with little to do spends its time, in phases from the engine's event log, which
+ * records the update pass only (`pulumi up` runs the program a first time for its preview): from the
  * engine's prelude to the first resource (the program's start: Node, the SDK, the program's own
  * modules), to the first remote step (the rest of the program, the drift check before any step's
  * inputs are known), through the last resource's outputs (the engine's diff of every resource), and

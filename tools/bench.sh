@@ -61,7 +61,7 @@ measure() {
   times["$phones $label"]=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
   printf '%-8s %-10s %8s s %6s ssh sessions (%s to phones)\n' "$phones" "$label" "${times["$phones $label"]}" "$inbound" "$outbound"
   if [ "$label" = "no-op up" ]; then
-    npx ts-node --transpile-only tools/bench-profile.ts --timeline "$events" "$phones $label" | sed 's/^/         /'
+    npx ts-node --transpile-only tools/bench-profile.ts --timeline "$events" "$phones $label (update pass)" | sed 's/^/         /'
   fi
   if [ "$label" = "cold up" ]; then
     # Where the time went: the engine's own per-step times along the dependency graph.
