@@ -80,11 +80,16 @@ export function checkLocalK3s(k3s: K3s, archs: ReadonlyArray<Arch>, where: strin
         }
     }
     const issues: Issue[] = [];
+    // One file often serves several architectures (the lab's does): read and hash it once.
+    const digests = new Map<string, string | undefined>();
     for (const { field, pinField, file, pin } of files) {
         if (file === undefined || pin === undefined) {
             continue; // the rules reported it
         }
-        const actual = sha256File(file);
+        if (!digests.has(file)) {
+            digests.set(file, sha256File(file));
+        }
+        const actual = digests.get(file);
         if (actual === undefined) {
             issues.push({ path: field, rule: "file-missing", value: file, problem: "cannot be read on this machine", fix: "point it at an existing file (relative paths start at the project folder)" });
         } else if (actual !== pin) {
