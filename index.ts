@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Access } from "./components/access";
-import { Checks, probeDrift, type Repairs } from "./components/drift";
+import { Checks, driftCarryForStack, probeDrift, type Repairs } from "./components/drift";
 import { householdGraph } from "./components/graph";
 import { checkLocalK3s } from "./components/k3s-stage";
 import { k3sChange } from "./household/k3s-version";
@@ -73,6 +73,8 @@ async function main(): Promise<Record<string, unknown>> {
         privateKey,
         previous: self.getOutput("repairs") as pulumi.Output<Repairs | undefined>,
         enabled: config.getBoolean("driftCheck") ?? true,
+        // Checked once per `pulumi up`: in its preview, the results carried to its update.
+        carry: driftCarryForStack(`${pulumi.getOrganization()}/${pulumi.getProject()}/${stack}`),
     });
     const checks = stepChecks.planOutput();
 

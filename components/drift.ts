@@ -1,7 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { digestEnv, type CheckResult, type PlannedCheck } from "../checks/plan";
 import { attribute, runChecks } from "../checks/run";
+import { readScript } from "../hosts/scripts";
 import type { Household } from "../household/model";
+import { DriftCarry, planDigest } from "./drift-carry";
 
 // Remote commands have no read: `pulumi refresh` cannot see a host that drifted. Every step therefore
 // registers a check beside itself (StepArgs.check), and the program runs all checks before each preview
@@ -125,19 +127,42 @@ export interface DriftProbeArgs {
     readonly previous: pulumi.Input<Repairs | undefined>;
     /** k3s-over-usb:driftCheck; when false, no host is reached and every step keeps its generation. */
     readonly enabled: boolean;
+    /**
+     * The preview's results carried to the update of the same `pulumi up` (components/drift-carry.ts),
+     * and whether this pass is the preview. Without it, every pass checks the hosts.
+     */
+    readonly carry?: { readonly carry: DriftCarry | undefined; readonly preview: boolean };
 }
 
 /**
  * The program's drift probe: every registered step's check, run on the hosts over SSH before the
  * engine decides what to do. Call it once, after the whole graph is registered; it returns the stack
  * output `repairs`. The key leaves its secret wrapper only to open the SSH connections: `repairs`
- * holds step names and numbers alone.
+ * holds step names and numbers alone. With `carry`, an up's update pass takes its preview's results
+ * instead of checking the hosts a second time.
  */
 export function probeDrift(checks: Checks, args: DriftProbeArgs): pulumi.Output<Repairs> {
     return checks.probe(args.previous, pulumi.unsecret(args.privateKey), async (plan, key) => {
         if (!args.enabled) {
             return [];
         }
-        return attribute(await runChecks(args.household, key, plan), plan);
+        const carry = args.carry?.carry;
+        const digest = carry === undefined ? "" : planDigest(plan, readScript);
+        if (carry !== undefined && !args.carry!.preview) {
+            const carried = carry.take(digest);
+            if (carried !== undefined) {
+                return carried;
+            }
+        }
+        const results = attribute(await runChecks(args.household, key, plan), plan);
+        if (carry !== undefined && args.carry!.preview) {
+            carry.keep(digest, results);
+        }
+        return results;
     });
+}
+
+/** The carry for a program run by the `pulumi` CLI: this stack's, and which pass this is. */
+export function driftCarryForStack(stack: string): DriftProbeArgs["carry"] {
+    return { carry: DriftCarry.open({ stack }), preview: pulumi.runtime.isDryRun() };
 }

@@ -90,8 +90,10 @@ export function householdGraph(args: GraphArgs): Graph {
         const before = rolling && i >= step ? [built[i - step]!.agent!.rolled] : [];
         const agent = new K3sAgent(
             phone.name,
-            { household, phone, access, token: server.token, cleanupKey: server.cleanupKey, rollAfter: before },
-            { dependsOn: [link, node, battery, server] },
+            { household, phone, access, token: server.token, cleanupKey: server.cleanupKey, server, rollAfter: before },
+            // The server is the agent's forget, drain and install steps' dependency, not the whole
+            // component's: its files are copied to the phone while the server installs.
+            { dependsOn: [link, node, battery] },
         );
         built.push({ phone, link, node, battery, agent });
     });

@@ -17,6 +17,11 @@ export interface K3sAgentArgs {
     /** Public half of the laptop's cleanup key (K3sServer.cleanupKey). */
     readonly cleanupKey: pulumi.Input<string>;
     /**
+     * The server the agent joins: its forget, drain and install steps wait for it. The staging of
+     * k3s's files on the phone does not, so the copies run while the server installs.
+     */
+    readonly server?: pulumi.Resource;
+    /**
      * In an upgrade's roll, what this phone's drain waits for: the agents before it in the roll
      * (their `rolled` steps). Empty when nothing is rolling, so a first up joins every phone at once.
      */
@@ -59,7 +64,7 @@ export class K3sAgent extends pulumi.ComponentResource {
                 distinctUpdate: true,
                 check: { none: "it only clears a reflashed phone's old node before the join" },
             },
-            { parent: this },
+            { parent: this, dependsOn: args.server === undefined ? [] : [args.server] },
         );
 
         // Before an upgrade (the step's update, when VERSION changes): cordon and drain, on the server.
@@ -96,7 +101,7 @@ export class K3sAgent extends pulumi.ComponentResource {
                 stdin: args.token,
                 check: { script: "hosts/steps/k3s-install.check.sh" },
             },
-            { parent: this, dependsOn: [drain, ...stage.resources], customTimeouts: { create: "15m", update: "15m" } },
+            { parent: this, dependsOn: [drain, ...(args.server === undefined ? [] : [args.server]), ...stage.resources], customTimeouts: { create: "15m", update: "15m" } },
         );
 
         const cleanupAccess = remoteStep(

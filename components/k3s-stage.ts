@@ -1,6 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { sha256File } from "../ops/digest";
+import { sha256FileCached } from "../ops/digest";
 import { HouseholdError, type Issue } from "../household/issues";
 import type { Arch, K3s } from "../household/model";
 import { installScriptUrl } from "../hosts/k3s/config";
@@ -80,14 +80,15 @@ export function checkLocalK3s(k3s: K3s, archs: ReadonlyArray<Arch>, where: strin
         }
     }
     const issues: Issue[] = [];
-    // One file often serves several architectures (the lab's does): read and hash it once.
+    // One file often serves several architectures (the lab's does): read and hash it once, and not
+    // again on later runs while it is unchanged (ops/digest.ts).
     const digests = new Map<string, string | undefined>();
     for (const { field, pinField, file, pin } of files) {
         if (file === undefined || pin === undefined) {
             continue; // the rules reported it
         }
         if (!digests.has(file)) {
-            digests.set(file, sha256File(file));
+            digests.set(file, sha256FileCached(file));
         }
         const actual = digests.get(file);
         if (actual === undefined) {

@@ -50,9 +50,9 @@ describe("an upgrade's roll", () => {
         expect(edges.get(cmd("one62-drain"))?.dependsOn).toEqual([cmd("one62-forget-previous")]);
         expect(edges.get(cmd("one61-drain"))?.dependsOn).toEqual([cmd("one61-forget-previous"), cmd("one6t-ready")]);
         for (const p of phones) {
-            // The install waits for its drain; the server (a dependency of every agent) goes first.
-            expect(edges.get(cmd(`${p}-install`))?.dependsOn).toEqual([cmd(`${p}-drain`)]);
-            expect(edges.get(`k3s-over-usb:k3s:K3sAgent::${p}`)?.dependsOn).toContain("k3s-over-usb:k3s:K3sServer::k3master");
+            // The install waits for its drain and for the server (upgraded first); so does the forget before the drain.
+            expect(edges.get(cmd(`${p}-install`))?.dependsOn).toEqual([cmd(`${p}-drain`), "k3s-over-usb:k3s:K3sServer::k3master"]);
+            expect(edges.get(cmd(`${p}-forget-previous`))?.dependsOn).toEqual(["k3s-over-usb:k3s:K3sServer::k3master"]);
         }
     });
 

@@ -34,6 +34,24 @@ function diagnostics(out: string, header: string): string[] {
     return block;
 }
 
+/** New SSH connections seen by the laptop: arriving (the operator's sessions) and leaving (jumps to the phones). */
+function countSshSessions(): () => { in: number; out: number } {
+    onHost(
+        "laptop",
+        `nft delete table inet k3ou_e2e_ssh 2>/dev/null; nft -f - <<'EOF'
+table inet k3ou_e2e_ssh {
+  chain in { type filter hook input priority 0; tcp dport 22 ct state new counter; }
+  chain out { type filter hook output priority 0; tcp dport 22 ct state new counter; }
+}
+EOF`,
+    );
+    return () => {
+        const listed = onHost("laptop", "nft list table inet k3ou_e2e_ssh; nft delete table inet k3ou_e2e_ssh");
+        const [inbound, outbound] = [...listed.matchAll(/packets (\d+)/g)].map((m) => Number(m[1]));
+        return { in: inbound!, out: outbound! };
+    };
+}
+
 function dayZeroLaptop(): string {
     return onHost("laptop", "ls /etc/netplan /etc/systemd/network /etc/sysctl.d /usr/local/bin; nft list tables; ip -o -4 addr");
 }
@@ -77,6 +95,17 @@ describe("the real engine on the lab", () => {
             expect(nodes).toMatch(new RegExp(`^${p.name}\\s+Ready`, "m"));
         }
     }, 900_000);
+
+    it("a no-op up runs no step and checks each host once: its preview's drift check serves its update", () => {
+        const sessions = countSshSessions();
+        const r = pulumi(["up", "--yes"]);
+        const seen = sessions();
+        expect(r.out).toMatch(/\d+ unchanged/);
+        expect(r.out).not.toMatch(/\d+ (to )?(create|update|replace|delete)/);
+        // One session to the laptop, with each phone's check jumped through it; a second drift check
+        // (the update's own) would double both.
+        expect(seen).toEqual({ in: 1, out: labStatus().phones.length });
+    }, 300_000);
 
     it("the state holds no plaintext token or private key, and no host's command lines show them", () => {
         const plain = pulumi(["stack", "export"]).out;
