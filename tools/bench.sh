@@ -71,7 +71,8 @@ measure() {
 }
 
 # The floor: an empty TypeScript program's `pulumi up` with nothing to do, on the same engine and
-# Node, with the same SDK (one stack output, no resources), best of three.
+# Node, transpiled the same way (one stack output, no resources), best of five, measured beside each
+# household's no-op ups: its time moved between 1.8 and 6.7 s with what else the machine was doing.
 measure_floor() {
   local proj="$state/empty" best="" start end t
   mkdir -p "$proj"
@@ -81,7 +82,7 @@ measure_floor() {
   printf '{"name":"k3ou-bench-empty","main":"index.ts"}\n' >"$proj/package.json"
   ln -s "$PWD/node_modules" "$proj/node_modules"
   (cd "$proj" && pulumi stack init floor --non-interactive >/dev/null && pulumi up --yes --stack floor --non-interactive >/dev/null)
-  for _ in 1 2 3; do
+  for _ in 1 2 3 4 5; do
     start=$(date +%s.%N)
     (cd "$proj" && ip netns exec k3ou-operator pulumi up --yes --stack floor --non-interactive >/dev/null)
     end=$(date +%s.%N)
@@ -89,8 +90,9 @@ measure_floor() {
     if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$t; fi
   done
   (cd "$proj" && pulumi stack rm floor --yes --force --non-interactive >/dev/null)
-  times[floor]=$best
-  printf '%-8s %-10s %8s s (an empty TypeScript program'"'"'s no-op up, best of 3)\n' "-" "floor" "$best"
+  rm -rf "$proj"
+  times["$phones floor"]=$best
+  printf '%-8s %-10s %8s s (an empty TypeScript program'"'"'s no-op up, best of 5)\n' "$phones" "floor" "$best"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -139,9 +141,6 @@ measure_memory() {
 }
 
 printf '%-8s %-10s %10s %s\n' phones operation "wall time" "ssh sessions opened at the laptop"
-bash lab/lab.sh down >/dev/null 2>&1 || true
-bash lab/lab.sh up --phones 1 >/dev/null
-measure_floor
 for phones in "${counts[@]}"; do
   bash lab/lab.sh down >/dev/null 2>&1 || true
   bash lab/lab.sh up --phones "$phones" >/dev/null
@@ -149,13 +148,23 @@ for phones in "${counts[@]}"; do
   bash tools/lab-stack.sh bench "$K3OU_LAB_K3S_DIR" >/dev/null
   measure preview preview
   measure "cold up" up --yes
-  measure "no-op up" up --yes
+  # The floor under the same load as the no-op ups: the converged cluster running.
+  measure_floor
+  # A no-op up right after a cold up shares the machine with a cluster still settling (pods, MetalLB):
+  # best of three, each printed.
+  noop=()
+  for _ in 1 2 3; do
+    measure "no-op up" up --yes
+    noop+=("${times["$phones no-op up"]}")
+  done
+  times["$phones no-op up"]=$(printf '%s\n' "${noop[@]}" | sort -n | head -n 1)
+  printf '%-8s %-10s %8s s (best of %s)\n' "$phones" "no-op up" "${times["$phones no-op up"]}" "${noop[*]}"
   measure_doctor
   measure_proof
   measure_memory
   measure destroy destroy --yes
   pulumi stack rm bench --yes --force --non-interactive >/dev/null
-  printf '%-8s %-10s %8s x the floor (goal <= 1.5)\n' "$phones" "no-op/floor" "$(ratio "${times["$phones no-op up"]}" "${times[floor]}")"
+  printf '%-8s %-10s %8s x the floor (goal <= 1.5)\n' "$phones" "no-op/floor" "$(ratio "${times["$phones no-op up"]}" "${times["$phones floor"]}")"
 done
 bash lab/lab.sh down >/dev/null
 # Growth with the phone count, smallest to largest (goal: <= 3x from 3 to 30 phones).
