@@ -3,6 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import type { CheckResult, PlannedCheck } from "../checks/plan";
+import { writePrivateFile } from "../ops/private-file";
 
 // `pulumi up` runs the program twice: a preview, then the update. The drift check runs in the
 // preview, and its results are carried to the update of the same `pulumi up`, so each host is
@@ -124,12 +125,10 @@ export class DriftCarry {
     keep(digest: string, results: CheckResult[]): void {
         this.sweep();
         const body: CarryFile = { digest, at: this.now(), results };
-        const tmp = `${this.file}.${process.pid}.tmp`;
         try {
-            fs.writeFileSync(tmp, JSON.stringify(body), { mode: 0o600, flag: "wx" });
-            fs.renameSync(tmp, this.file);
+            writePrivateFile(this.file, JSON.stringify(body));
         } catch {
-            fs.rmSync(tmp, { force: true });
+            // no carry: the update checks the hosts itself
         }
     }
 

@@ -146,16 +146,17 @@ export function probeDrift(checks: Checks, args: DriftProbeArgs): pulumi.Output<
         if (!args.enabled) {
             return [];
         }
-        const carry = args.carry?.carry;
-        const digest = carry === undefined ? "" : planDigest(plan, readScript);
-        if (carry !== undefined && !args.carry!.preview) {
-            const carried = carry.take(digest);
-            if (carried !== undefined) {
-                return carried;
-            }
+        const { carry, preview } = args.carry ?? { carry: undefined, preview: false };
+        if (carry === undefined) {
+            return attribute(await runChecks(args.household, key, plan), plan);
+        }
+        const digest = planDigest(plan, readScript);
+        const carried = preview ? undefined : carry.take(digest);
+        if (carried !== undefined) {
+            return carried;
         }
         const results = attribute(await runChecks(args.household, key, plan), plan);
-        if (carry !== undefined && args.carry!.preview) {
+        if (preview) {
             carry.keep(digest, results);
         }
         return results;

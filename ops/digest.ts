@@ -2,6 +2,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { writePrivateFile } from "./private-file";
 
 /** SHA-256 of a file in lowercase hex, read in 1 MiB pieces; undefined when it cannot be read. */
 export function sha256File(file: string): string | undefined {
@@ -78,13 +79,11 @@ export function sha256FileCached(file: string, cacheFile = digestCacheFile()): s
                 kept[other] = entry;
             }
         }
-        const tmp = `${cacheFile}.${process.pid}.tmp`;
         try {
             fs.mkdirSync(path.dirname(cacheFile), { recursive: true, mode: 0o700 });
-            fs.writeFileSync(tmp, JSON.stringify(kept), { mode: 0o600 });
-            fs.renameSync(tmp, cacheFile);
+            writePrivateFile(cacheFile, JSON.stringify(kept));
         } catch {
-            fs.rmSync(tmp, { force: true }); // a cache that cannot be written only costs the next run a read
+            // a cache that cannot be written only costs the next run a read
         }
     }
     return sha256;

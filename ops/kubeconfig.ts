@@ -1,6 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { isMap, isScalar, isSeq, parse, parseDocument, type YAMLMap } from "yaml";
+import { writePrivateFile } from "./private-file";
 
 // The stack's kubeconfig merged into the operator's, as k3sup does: its cluster, user and context
 // (all named k3s-over-usb-<stack>) replace entries of that name or are appended; everything else in
@@ -120,15 +121,5 @@ export function mergeIntoFile(file: string, stackKubeconfig: string, o: Omit<Mer
     }
     const merged = mergeKubeconfig(existing, stackKubeconfig, { ...o, where: file });
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    const tmp = path.join(path.dirname(file), `.${path.basename(file)}.k3s-over-usb-${process.pid}`);
-    const fd = fs.openSync(tmp, "wx", 0o600);
-    try {
-        fs.writeFileSync(fd, merged);
-        fs.fsyncSync(fd);
-        fs.closeSync(fd);
-        fs.renameSync(tmp, file);
-    } catch (err) {
-        fs.rmSync(tmp, { force: true });
-        throw err;
-    }
+    writePrivateFile(file, merged);
 }

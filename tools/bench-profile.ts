@@ -154,8 +154,8 @@ export function profile(events: EngineEvent[], deps: Map<string, string[]>): { w
  * Where an up with little to do spends its time, in phases from the engine's event log, which
  * records the update pass only (`pulumi up` runs the program a first time for its preview): from the
  * engine's prelude to the first resource (the program's start: Node, the SDK, the program's own
- * modules), to the first remote step (the rest of the program, the drift check before any step's
- * inputs are known), through the last resource's outputs (the engine's diff of every resource), and
+ * modules), to the first remote step (the rest of the program: the stack's last outputs, the graph,
+ * and the drift check's results, which the update pass takes from its preview), through the last resource's outputs (the engine's diff of every resource), and
  * to the summary.
  */
 export function timeline(events: EngineEvent[]): { start: number; program: number; probe: number; steps: number; finish: number } {
@@ -180,7 +180,7 @@ if (require.main === module && process.argv[2] === "--timeline") {
     }
     const t = timeline(readEvents(eventsFile));
     console.log(
-        `${label}: engine start ${t.start} s, program to its first resource ${t.program} s, then drift check to the first remote step ${t.probe} s, ` +
+        `${label}: engine start ${t.start} s, program to its first resource ${t.program} s, then the rest of the program to the first remote step ${t.probe} s, ` +
             `every resource's diff ${t.steps} s, to the summary ${t.finish} s (whole seconds)`,
     );
 } else if (require.main === module) {
