@@ -3,7 +3,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { afterAll, describe, expect, it } from "vitest";
-import { binaryUrl, checkLocalK3s } from "../../components/k3s-stage";
+import { serializeProperty, specialAssetSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
+import { binaryUrl, checkLocalK3s, hashedFileAsset } from "../../components/k3s-stage";
 import { HouseholdError } from "../../household/issues";
 import type { K3s } from "../../household/model";
 
@@ -62,5 +63,14 @@ describe("the air-gap path's files are checked against their pins before anythin
         expect(binaryUrl("v1.35.5+k3s1", "amd64")).toBe("https://github.com/k3s-io/k3s/releases/download/v1.35.5%2Bk3s1/k3s");
         expect(binaryUrl("v1.35.5+k3s1", "arm64")).toBe("https://github.com/k3s-io/k3s/releases/download/v1.35.5%2Bk3s1/k3s-arm64");
         expect(binaryUrl("v1.35.5+k3s1", "armhf")).toBe("https://github.com/k3s-io/k3s/releases/download/v1.35.5%2Bk3s1/k3s-armhf");
+    });
+
+    it("a staged file goes to the engine with its SHA-256, so the engine does not read it again to hash it", async () => {
+        const sent = await serializeProperty("source", hashedFileAsset(binary.path), new Set(), {});
+        expect(sent).toMatchObject({ [specialSigKey]: specialAssetSig, path: binary.path, hash: binary.sum });
+        // A file that cannot be read goes without one: the engine then names it in its own error.
+        const missing = await serializeProperty("source", hashedFileAsset(path.join(dir, "missing")), new Set(), {});
+        expect(missing).toMatchObject({ [specialSigKey]: specialAssetSig, path: path.join(dir, "missing") });
+        expect(missing).not.toHaveProperty("hash");
     });
 });
