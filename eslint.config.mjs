@@ -31,7 +31,7 @@ export default tseslint.config(
     },
     { files: ["eslint.config.mjs"], ...tseslint.configs.disableTypeChecked },
     {
-        files: ["tools/**/*.js"],
+        files: ["tools/**/*.js", "ops/**/*.cjs"],
         languageOptions: { sourceType: "commonjs", globals: { require: "readonly", process: "readonly", console: "readonly", __dirname: "readonly" } },
     },
 );

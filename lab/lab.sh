@@ -78,6 +78,19 @@ cmd_up() {
 		mount -t tmpfs -o "mode=0700,size=$((1024 + 1100 * (n + 1)))m" k3ou-lab-state "$STATE_DIR"
 	fi
 	mkdir -p "$STATE_DIR/operator" "$STATE_DIR/dtb"
+	# Every host's k3s (containerd, kubelet, kube-proxy, flannel) holds inotify instances, all of them
+	# root's, and the kernel allows 128 per user by default: about 20 phones ran it out (kubelet:
+	# "inotify_init: too many open files", the node never Ready). A larger household raises the
+	# limit for as long as the lab is up (as kind's documentation advises for many nodes); down
+	# puts the machine's value back. Three phones never change it.
+	local inotify_need inotify_now
+	inotify_need=$((128 + 16 * (n + 1)))
+	inotify_now=$(cat /proc/sys/fs/inotify/max_user_instances)
+	if [ "$inotify_now" -lt "$inotify_need" ]; then
+		echo "$inotify_now" >"$STATE_DIR/inotify-instances-was"
+		echo "$inotify_need" >/proc/sys/fs/inotify/max_user_instances
+		log "fs.inotify.max_user_instances: $inotify_now -> $inotify_need while the lab is up ($n phones)"
+	fi
 	cg_plan >"$STATE_DIR/cgroups"
 	root_ns_snapshot >"$STATE_DIR/root-ns.before"
 	if mountpoint -q /run/netns 2>/dev/null; then echo yes; else echo no; fi >"$STATE_DIR/run-netns-was-mounted"
@@ -200,6 +213,9 @@ cmd_down() {
 	if [ "$(cat "$STATE_DIR/run-netns-was-mounted" 2>/dev/null)" = no ] &&
 		mountpoint -q /run/netns && [ -z "$(ls -A /run/netns)" ]; then
 		umount /run/netns && rmdir /run/netns
+	fi
+	if [ -f "$STATE_DIR/inotify-instances-was" ]; then
+		cat "$STATE_DIR/inotify-instances-was" >/proc/sys/fs/inotify/max_user_instances
 	fi
 	local boot
 	for boot in "$STATE_DIR"/*/disk/boot; do

@@ -54,3 +54,18 @@ export PULUMI_IGNORE_AMBIENT_PLUGINS=true
 # setting the way @pulumi/pulumi's own runner reads it.
 PULUMI_NODEJS_TRANSPILE_ONLY=true
 export PULUMI_NODEJS_TRANSPILE_ONLY
+
+# Pulumi.yaml has the program loaded by ops/program-loader.cjs (runtime.options: typescript false,
+# nodeargs), options the 3.68.0 host cannot read either. Preloaded through NODE_OPTIONS, the loader
+# acts only in Pulumi's runner of the project in this folder, and does nothing in any other Node
+# process. Sourced from another folder, nothing is preloaded, and ts-node loads the program as before.
+# The quotes are Node's: NODE_OPTIONS takes a quoted path, so a folder with spaces works.
+if [ -z "$K3OU_OFFICIAL_PULUMI" ] && [ -f "$PWD/ops/program-loader.cjs" ]; then
+	# shellcheck disable=SC2089
+	case "${NODE_OPTIONS:-}" in
+	*program-loader.cjs*) ;;
+	*) NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--require=\"$PWD/ops/program-loader.cjs\"" ;;
+	esac
+	# shellcheck disable=SC2090
+	export NODE_OPTIONS
+fi

@@ -1,0 +1,111 @@
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+// ops/program-loader.cjs, run in real Node processes as Pulumi starts them: preloaded by
+// Pulumi.yaml's nodeargs, or through NODE_OPTIONS (tools/pulumi-engine/env.sh, for the 3.68.0 host).
+
+const root = path.join(__dirname, "..", "..");
+const loader = path.join(root, "ops", "program-loader.cjs");
+let dir: string;
+let cache: string;
+
+beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "program-loader-"));
+    cache = path.join(dir, "xdg");
+    fs.writeFileSync(
+        path.join(dir, "thrower.ts"),
+        ["interface Box { readonly n: number }", "const box: Box = { n: 7 };", "export function boom(): never {", "    throw new Error(`boom ${box.n}`);", "}", ""].join("\n"),
+    );
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** Runs a script in a fresh Node, with the loader preloaded one way or the other; returns its JSON line. */
+function run(script: string, how: { nodeargs?: boolean; nodeOptions?: boolean; argv?: string[] }): Record<string, unknown> {
+    const file = path.join(dir, "script.js");
+    fs.writeFileSync(file, script);
+    const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cache, PULUMI_NODEJS_TYPESCRIPT: "true" };
+    delete env["NODE_OPTIONS"];
+    if (how.nodeOptions === true) {
+        env["NODE_OPTIONS"] = `--require="${loader}"`;
+    }
+    const args = [...(how.nodeargs === true ? ["--require", loader] : []), file, ...(how.argv ?? [])];
+    const out = spawnSync(process.execPath, args, { env, encoding: "utf8" });
+    expect(out.stderr).toBe("");
+    expect(out.status).toBe(0);
+    return JSON.parse(out.stdout.trim().split("\n").pop()!) as Record<string, unknown>;
+}
+
+/** Loads the throwing TypeScript file; reports the line the stack names, the env switch, and whether TypeScript was loaded. */
+const probe = `
+let where = "";
+try { require(${JSON.stringify(path.join("DIR", "thrower.ts"))}.replace("DIR", process.env.K3OU_TEST_DIR)).boom(); } catch (e) { where = (e.stack.split("\\n")[1] || "").trim(); }
+console.log(JSON.stringify({
+    where,
+    typescriptLoaded: Object.keys(require.cache).some((f) => /[\\\\/]typescript[\\\\/]lib[\\\\/]typescript\\.js$/.test(f)),
+    env: process.env.PULUMI_NODEJS_TYPESCRIPT,
+}));
+`;
+
+describe("the program's TypeScript, loaded from a private cache", () => {
+    it("transpiles a file once, keeps it privately, and on the next run neither transpiles it nor loads the compiler", () => {
+        process.env["K3OU_TEST_DIR"] = dir;
+        const first = run(probe, { nodeargs: true });
+        // The stack names the TypeScript line (source maps), not the emitted JavaScript's.
+        expect(first["where"]).toBe(`at Object.boom (${path.join(dir, "thrower.ts")}:4:11)`);
+        expect(first["typescriptLoaded"]).toBe(true);
+        expect(first["env"]).toBe("false");
+        const program = path.join(cache, "k3s-over-usb", "program");
+        expect(fs.statSync(program).mode & 0o777).toBe(0o700);
+        const entries = fs.readdirSync(program).filter((f) => f.endsWith(".js"));
+        expect(entries).toHaveLength(1);
+        expect(fs.statSync(path.join(program, entries[0]!)).mode & 0o777).toBe(0o600);
+
+        const second = run(probe, { nodeargs: true });
+        expect(second["where"]).toBe(first["where"]);
+        expect(second["typescriptLoaded"]).toBe(false);
+
+        // A changed file is transpiled again, under a new key.
+        fs.appendFileSync(path.join(dir, "thrower.ts"), "export const more = 1;\n");
+        expect(run(probe, { nodeargs: true })["typescriptLoaded"]).toBe(true);
+        expect(fs.readdirSync(program).filter((f) => f.endsWith(".js"))).toHaveLength(2);
+    });
+
+    it("uses no cache folder that others can write, and still loads the program", () => {
+        process.env["K3OU_TEST_DIR"] = dir;
+        const program = path.join(cache, "k3s-over-usb", "program");
+        fs.mkdirSync(program, { recursive: true });
+        fs.chmodSync(program, 0o777);
+        for (let i = 0; i < 2; i++) {
+            const out = run(probe, { nodeargs: true });
+            expect(out["where"]).toBe(`at Object.boom (${path.join(dir, "thrower.ts")}:4:11)`);
+            expect(out["typescriptLoaded"]).toBe(true);
+        }
+        expect(fs.readdirSync(program)).toEqual([]);
+    });
+
+    it("through NODE_OPTIONS, acts only in Pulumi's runner of this project", () => {
+        process.env["K3OU_TEST_DIR"] = dir;
+        // Any other Node process: nothing registered for .ts by the loader, the env left alone.
+        const other = run(`console.log(JSON.stringify({ env: process.env.PULUMI_NODEJS_TYPESCRIPT }));`, { nodeOptions: true, argv: ["--pwd", root] });
+        expect(other["env"]).toBe("true");
+        expect(fs.existsSync(path.join(cache, "k3s-over-usb"))).toBe(false);
+
+        // A runner (the same path as @pulumi/pulumi's) of another project: left alone too.
+        const runner = path.join(dir, "node_modules", "@pulumi", "pulumi", "cmd", "run", "index.js");
+        fs.mkdirSync(path.dirname(runner), { recursive: true });
+        fs.writeFileSync(runner, probe);
+        const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cache, PULUMI_NODEJS_TYPESCRIPT: "true", NODE_OPTIONS: `--require="${loader}"` };
+        const elsewhere = spawnSync(process.execPath, [runner, "--pwd", dir], { env, encoding: "utf8" });
+        expect(elsewhere.stdout).toContain('"env":"true"');
+
+        // The runner of this project: the loader takes over from ts-node.
+        const ours = spawnSync(process.execPath, [runner, "--pwd", root], { env, encoding: "utf8" });
+        expect(ours.stderr).toBe("");
+        const out = JSON.parse(ours.stdout.trim()) as Record<string, unknown>;
+        expect(out["env"]).toBe("false");
+        expect(out["where"]).toBe(`at Object.boom (${path.join(dir, "thrower.ts")}:4:11)`);
+    });
+});
