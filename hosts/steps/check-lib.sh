@@ -57,12 +57,14 @@ sysctl_check() {
 
 # node_status NAME: the node's STATUS as `kubectl get nodes` prints it (Ready, NotReady,
 # Ready,SchedulingDisabled), "missing", or "unknown" when the API does not answer. One kubectl call per
-# run of a host's checks, however many nodes are asked about ($$ is the script's, in every subshell).
+# run of a host's checks, however many nodes are asked about ($$ is the script's, in every subshell;
+# the host's script reads it before its checks start side by side). Checks running at once may each
+# fill a cache: each writes its own file (named by its key) and renames it into place.
 node_status() {
 	_cache="${TMPDIR:-/tmp}/k3ou-doctor-nodes.$$"
 	if [ ! -f "$_cache" ]; then
-		/usr/local/bin/k3s kubectl get nodes > "$_cache.tmp" 2>/dev/null || { rm -f "$_cache.tmp"; echo unknown; return 0; }
-		mv -f "$_cache.tmp" "$_cache"
+		/usr/local/bin/k3s kubectl get nodes > "$_cache.$K3OU_CHECK_KEY" 2>/dev/null || { rm -f "$_cache.$K3OU_CHECK_KEY"; echo unknown; return 0; }
+		mv -f "$_cache.$K3OU_CHECK_KEY" "$_cache"
 	fi
 	awk -v n="$1" 'NR > 1 && $1 == n { print $2; found = 1 } END { if (!found) print "missing" }' "$_cache"
 }
@@ -75,8 +77,8 @@ iface_on_port() {
 		for _dev in /sys/class/net/*; do
 			_p=$(udevadm info -q property -p "$_dev" 2>/dev/null | sed -n 's/^ID_PATH=//p')
 			[ -z "$_p" ] || printf '%s %s\n' "$_p" "${_dev##*/}"
-		done > "$_ports.tmp"
-		mv -f "$_ports.tmp" "$_ports"
+		done > "$_ports.$K3OU_CHECK_KEY"
+		mv -f "$_ports.$K3OU_CHECK_KEY" "$_ports"
 	fi
 	awk -v p="$1" '$1 == p { print $2; exit }' "$_ports"
 }

@@ -152,4 +152,26 @@ a newline" up\nok radios off\nwarn battery "live differs" reboot`);
             expect(new Set(results.map((r) => r.status))).toEqual(new Set(["fail"]));
         }
     });
+
+    it("a host's checks run side by side, and report in the plan's order", () => {
+        // B makes the file A waits for: one after the other, A would give up first.
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k3ou-check-"));
+        const flag = path.join(dir, "flag");
+        const script = (name: string, text: string) => {
+            fs.writeFileSync(path.join(dir, name), text);
+            return path.relative(repoRoot, path.join(dir, name));
+        };
+        const waits = script("a.check.sh", 'i=0\nwhile [ ! -e "$FLAG" ] && [ "$i" -lt 5 ]; do sleep 1; i=$((i + 1)); done\nif [ -e "$FLAG" ]; then ok k3s "saw b"; else fail k3s "alone" up; fi\n');
+        const makes = script("b.check.sh", 'sleep 1\n: > "$FLAG"\nok k3s "made it"\n');
+        const checks: PlannedCheck[] = [
+            { key: "a", step: "a", host: "laptop", subject: "laptop", script: waits, env: { FLAG: flag } },
+            { key: "b", step: "b", host: "laptop", subject: "laptop", script: makes, env: { FLAG: flag } },
+        ];
+        for (const [bin, args] of shells) {
+            fs.rmSync(flag, { force: true });
+            const results = parseReport(run(bin, [...args, "-c", hostScript(checks, "systemd")]), checks);
+            expect(results.map((r) => `${r.key} ${r.status} ${r.detail}`)).toEqual(["a ok saw b", "b ok made it"]);
+        }
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
 });
