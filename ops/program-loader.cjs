@@ -97,7 +97,21 @@ function makeTranspiler() {
         declaration: false,
         noEmit: false,
     };
-    return (text, filename) => ts.transpileModule(text, { compilerOptions, fileName: filename }).outputText;
+    // What ts-node reports in transpile-only mode: the file's syntax errors (all but the same three
+    // codes ts-node ignores), as file(line,col): error TSnnnn: message. A file that does not parse is
+    // not run, and not cached.
+    const ignored = new Set([6059, 18002, 18003]);
+    const formatHost = { getCanonicalFileName: (f) => f, getCurrentDirectory: () => process.cwd(), getNewLine: () => "\n" };
+    return (text, filename) => {
+        const out = ts.transpileModule(text, { compilerOptions, fileName: filename, reportDiagnostics: true });
+        const errors = (out.diagnostics ?? []).filter((d) => d.category === ts.DiagnosticCategory.Error && !ignored.has(d.code));
+        if (errors.length > 0) {
+            const error = new Error(`the program does not compile:\n${ts.formatDiagnostics(errors, formatHost).trimEnd()}`);
+            error.stack = error.message; // where the loader is does not help
+            throw error;
+        }
+        return out.outputText;
+    };
 }
 
 function install() {

@@ -108,4 +108,16 @@ describe("the program's TypeScript, loaded from a private cache", () => {
         expect(out["env"]).toBe("false");
         expect(out["where"]).toBe(`at Object.boom (${path.join(dir, "thrower.ts")}:4:11)`);
     });
+
+    it("reports a file that does not parse as ts-node does, file, line and column, and caches nothing of it", () => {
+        const bad = path.join(dir, "bad.ts");
+        fs.writeFileSync(bad, "export const x: number = ;\n");
+        fs.writeFileSync(path.join(dir, "script.js"), `require(${JSON.stringify(bad)});`);
+        const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cache };
+        delete env["NODE_OPTIONS"];
+        const out = spawnSync(process.execPath, ["--require", loader, path.join(dir, "script.js")], { env, encoding: "utf8", cwd: dir });
+        expect(out.status).not.toBe(0);
+        expect(out.stderr).toContain("the program does not compile:\nbad.ts(1,26): error TS1109: Expression expected.");
+        expect(fs.readdirSync(path.join(cache, "k3s-over-usb", "program")).filter((f) => f.endsWith(".js"))).toEqual([]);
+    });
 });
