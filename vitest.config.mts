@@ -13,7 +13,7 @@ export default defineConfig({
                     isolate: true,
                     testTimeout: 20_000,
                     // No unit test may reach a host: the homelab config names real addresses.
-                    setupFiles: ["test/no-network.ts"],
+                    setupFiles: ["test/no-network.ts", "test/isolation.ts"],
                 },
             },
             {
