@@ -45,7 +45,7 @@ host_arg() { # name -> canonical host id
 # --- up -------------------------------------------------------------------------
 
 cmd_up() {
-	local n=3 start i name dev port hash pids=() failed=0 p
+	local n=3 start i name dev port hash failed=0
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--phones)
@@ -138,13 +138,26 @@ cmd_up() {
 	log "phones: factory flash and boot"
 	# Boot in parallel, a few at a time: each boot is mostly waiting on
 	# processes, and the machine has 2 cores.
-	local jobs=${K3OU_LAB_PARALLEL:-6}
+	# Each boot's exit status goes to a file: `wait -n` reaps jobs, and a later `wait PID` of a reaped
+	# job can fail ("not a child of this shell") however that boot went. (A bare `wait` would also
+	# wait for the laptop's own background processes, for ever.)
+	local jobs=${K3OU_LAB_PARALLEL:-6} boots=() b
 	for name in "${PHONES[@]}"; do
-		while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || failed=1; done
-		(boot_phone "$name") &
-		pids+=($!)
+		while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+		{
+			set +e
+			(
+				set -e
+				boot_phone "$name"
+			)
+			echo "$?" >"$STATE_DIR/boot-status.$name"
+		} &
+		boots+=($!)
 	done
-	for p in "${pids[@]}"; do wait "$p" || failed=1; done
+	for b in "${boots[@]}"; do wait "$b" 2>/dev/null || true; done
+	for name in "${PHONES[@]}"; do
+		[ "$(cat "$STATE_DIR/boot-status.$name" 2>/dev/null)" = 0 ] || failed=1
+	done
 	[ "$failed" -eq 0 ] || die "at least one phone failed to boot (see $STATE_DIR/<phone>/runtime/boot.log)"
 
 	wait_ssh_all

@@ -29,7 +29,7 @@ const os = require("os");
 const path = require("path");
 
 /** Bumped when what this file emits changes, so older entries are not used. */
-const FORMAT = "1";
+const FORMAT = "2";
 const root = path.resolve(__dirname, "..");
 const tsconfig = path.join(root, "tsconfig.pulumi.json");
 
@@ -88,8 +88,12 @@ function makeTranspiler() {
             throw new Error(`${tsconfig}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`);
         },
     });
+    // No output folder: the source map's sources are then relative to the file itself, as it is
+    // loaded (with tsconfig.json's outDir they pointed from bin/, wrong outside the project).
+    const { outDir, rootDir, sourceRoot, mapRoot, outFile, declarationDir, ...options } = parsed.options;
+    void [outDir, rootDir, sourceRoot, mapRoot, outFile, declarationDir];
     const compilerOptions = {
-        ...parsed.options,
+        ...options,
         module: ts.ModuleKind.CommonJS,
         inlineSourceMap: true,
         inlineSources: true,
