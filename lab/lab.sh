@@ -84,7 +84,7 @@ cmd_up() {
 	# limit for as long as the lab is up (as kind's documentation advises for many nodes); down
 	# puts the machine's value back. Three phones never change it.
 	local inotify_need inotify_now
-	inotify_need=$((128 + 16 * (n + 1)))
+	inotify_need=$((64 + 16 * (n + 1)))
 	inotify_now=$(cat /proc/sys/fs/inotify/max_user_instances)
 	if [ "$inotify_now" -lt "$inotify_need" ]; then
 		echo "$inotify_now" >"$STATE_DIR/inotify-instances-was"
