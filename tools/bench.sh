@@ -146,12 +146,13 @@ measure_memory() {
 # the counts are measured alike (30 phones ran this machine's 24 GiB out in memory).
 largest=$(printf '%s\n' "${counts[@]}" | sort -n | tail -n 1)
 available_mb=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
-if [ -z "${K3OU_LAB_STATE_ON_DISK:-}" ] && [ $(((largest + 1) * 1450)) -gt "$available_mb" ]; then
+need_mb=$(((largest + 1) * 1450))
+if [ -z "${K3OU_LAB_STATE_ON_DISK:-}" ] && [ "$need_mb" -gt "$available_mb" ]; then
   export K3OU_LAB_STATE_ON_DISK=1
 fi
 where="in memory"
 [ -z "${K3OU_LAB_STATE_ON_DISK:-}" ] || where="on disk (K3OU_LAB_STATE_ON_DISK)"
-printf 'lab disks: %s; %s MB available, %s phones need about %s MB in memory\n' "$where" "$available_mb" "$largest" $(((largest + 1) * 1450))
+printf 'lab disks: %s; %s MB available, %s phones need about %s MB in memory\n' "$where" "$available_mb" "$largest" "$need_mb"
 
 printf '%-8s %-10s %10s %s\n' phones operation "wall time" "ssh sessions opened at the laptop"
 for phones in "${counts[@]}"; do
