@@ -99,15 +99,17 @@ export class K3sServer extends pulumi.ComponentResource {
                 host,
                 step: "kubeconfig",
                 script: "hosts/laptop/steps/kubeconfig.sh",
+                env: { READY_TIMEOUT: "300" },
                 secretStdout: true,
                 // Read again when the server may have a new CA: a new install (a replace) or a repair
                 // (its generation), not a new version or config, which keep the CA. So the kubeconfig,
                 // and the provider built on it, stay known in the preview of an upgrade, and preview
                 // shows the in-cluster resources as they are.
                 triggers: [install.id, ...(installGeneration ? [installGeneration] : [])],
-                check: { script: "hosts/laptop/steps/node-ready.check.sh", env: { NODE: laptop.name } },
+                // An API that does not answer (a laptop just rebooted) is this step's to repair: it waits.
+                check: { script: "hosts/laptop/steps/node-ready.check.sh", env: { NODE: laptop.name, SERVER: "1" } },
             },
-            { parent: this, dependsOn: [install] },
+            { parent: this, dependsOn: [install], customTimeouts: { create: "10m", update: "10m" } },
         );
         this.apiServer = pulumi.output(`https://${laptop.lan.address}:6443`);
         this.kubeconfig = pulumi.secret(read.stdout.apply((text) => rewriteKubeconfig(text, `https://${laptop.lan.address}:6443`, contextName)));
