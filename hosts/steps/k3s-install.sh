@@ -147,4 +147,12 @@ if [ "$ROLE" = server ]; then
 	wait_for "$READY_TIMEOUT" "the API server answers /readyz" api_ready ||
 		die "the API server did not become ready within $READY_TIMEOUT s" "read the k3s log on the laptop (journalctl -u k3s)"
 fi
+
+# The binary as installed now, for the check (k3s-install.check.sh): while its device, inode, size and
+# times are these, it is this version, and the check need not run `k3s --version` (a 70 MB binary).
+now_version=$( (/usr/local/bin/k3s --version 2>/dev/null || true) | awk 'NR == 1 {print $3}')
+[ "$now_version" = "$VERSION" ] ||
+	die "/usr/local/bin/k3s is ${now_version:-not runnable} after the install, not $VERSION" "read the install script's output above"
+put_file "$K3OU_STATE/k3s-binary" 644 "$(stat -c '%d:%i %s %Y %Z' /usr/local/bin/k3s) $VERSION
+"
 say "ok: k3s $VERSION $ROLE"

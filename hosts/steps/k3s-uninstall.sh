@@ -13,3 +13,4 @@ else
 	say "already: no k3s $ROLE installed"
 fi
 rm -rf /etc/rancher/k3s
+rm -f "$K3OU_STATE/k3s-binary"

@@ -106,6 +106,16 @@ describe("doctor on the lab", () => {
             expected: () => [`${phones[1]} k3s`],
         },
         {
+            // The check trusts what the install step saw only while the binary is that same file.
+            name: "the k3s binary replaced by another version (the running agent keeps its old file)",
+            inject: () =>
+                onHost(
+                    phones[2]!,
+                    `printf '#!/bin/sh\\necho "k3s version v9.9.9+k3s1 (0000000)"\\n' > /usr/local/bin/k3s.drift && chmod 755 /usr/local/bin/k3s.drift && mv -f /usr/local/bin/k3s.drift /usr/local/bin/k3s`,
+                ),
+            expected: () => [`${phones[2]} k3s`],
+        },
+        {
             name: "a link down (the laptop's end of a cable)",
             inject: () => onHost("laptop", `ip link set usb-${phones[2]} down`),
             expected: () => [`${laptop} link`],
