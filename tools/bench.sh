@@ -29,6 +29,12 @@ trap 'rm -rf "$state"; rm -f Pulumi.bench.yaml' EXIT
 export PULUMI_BACKEND_URL="file://$state" PULUMI_CONFIG_PASSPHRASE=bench
 # --event-log, the engine's per-step record, exists only with the CLI's debug commands on.
 export PULUMI_DEBUG_COMMANDS=true
+# K3OU_BENCH_PARALLEL=N passes --parallel N to every up and destroy (the engine's default: 4 per core).
+parallel=()
+[ -z "${K3OU_BENCH_PARALLEL:-}" ] || parallel=(--parallel "$K3OU_BENCH_PARALLEL")
+# The engine writes a debug log of every command to $PULUMI_HOME/logs (no switch turns it off); its
+# size per command is printed beside the times.
+engine_logs="${PULUMI_HOME:-$HOME/.pulumi}/logs"
 
 counter_reset() {
   bash lab/lab.sh exec laptop -- sh -c '
@@ -49,17 +55,31 @@ EOT'
 counter_read() {
   bash lab/lab.sh exec laptop -- nft list table inet k3ou_bench | awk '/packets/ {for (i = 1; i <= NF; i++) if ($i == "packets") printf "%s ", $(i + 1)}'
 }
+# CPU-seconds the whole machine has spent busy so far (every core, every process, the lab's hosts too).
+clk_tck=$(getconf CLK_TCK)
+cores=$(nproc)
+cpu_busy() { awk -v hz="$clk_tck" '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat; }
 declare -A times=()
 measure() {
   local label=$1; shift
   counter_reset
   local start end events="$state/${label// /-}.events"
+  local extra=() busy0 busy1 cpu
+  [ "$1" = preview ] || extra=("${parallel[@]}")
+  busy0=$(cpu_busy)
   start=$(date +%s.%N)
-  ip netns exec k3ou-operator pulumi "$@" --stack bench --non-interactive --event-log "$events" >"$state/$label.log" 2>&1 || { echo "bench: pulumi $* failed, see below" >&2; tail -20 "$state/$label.log" >&2; exit 1; }
+  # The operator's CPU: the CLI and, as rusage counts them, the language host, Node and the providers it waited for.
+  local TIMEFORMAT='%U %S'
+  { time ip netns exec k3ou-operator pulumi "$@" "${extra[@]}" --stack bench --non-interactive --event-log "$events" >"$state/$label.log" 2>&1; } 2>"$state/rusage" || { echo "bench: pulumi $* failed, see below" >&2; tail -20 "$state/$label.log" >&2; exit 1; }
   end=$(date +%s.%N)
+  busy1=$(cpu_busy)
+  cpu=$(awk -v a="$busy0" -v b="$busy1" -v t0="$start" -v t1="$end" -v n="$cores" '{ printf "CPU-s: operator %.1f, whole machine %.1f (%.0f%% of %d cores)", $1 + $2, b - a, 100 * (b - a) / ((t1 - t0) * n), n }' "$state/rusage")
   read -r inbound outbound <<<"$(counter_read)"
   times["$phones $label"]=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
-  printf '%-8s %-10s %8s s %6s ssh sessions (%s to phones)\n' "$phones" "$label" "${times["$phones $label"]}" "$inbound" "$outbound"
+  local log_mb
+  # shellcheck disable=SC2012 # newest file by time; the names are the engine's own
+  log_mb=$(ls -t "$engine_logs" 2>/dev/null | head -n 1 | { read -r f && stat -c %s "$engine_logs/$f" | awk '{ printf "%.1f", $1 / 1048576 }' || echo "?"; })
+  printf '%-8s %-10s %8s s %6s ssh sessions (%s to phones); engine log %s MB; %s\n' "$phones" "$label" "${times["$phones $label"]}" "$inbound" "$outbound" "$log_mb" "$cpu"
   if [ "$label" = "no-op up" ]; then
     npx ts-node --transpile-only tools/bench-profile.ts --timeline "$events" "$phones $label (update pass)" | sed 's/^/         /'
   fi
@@ -154,6 +174,7 @@ where="in memory"
 [ -z "${K3OU_LAB_STATE_ON_DISK:-}" ] || where="on disk (K3OU_LAB_STATE_ON_DISK)"
 printf 'lab disks: %s; %s MB available, %s phones need about %s MB in memory\n' "$where" "$available_mb" "$largest" "$need_mb"
 
+[ -z "${K3OU_BENCH_PARALLEL:-}" ] || printf 'every up and destroy with --parallel %s\n' "$K3OU_BENCH_PARALLEL"
 printf '%-8s %-10s %10s %s\n' phones operation "wall time" "ssh sessions opened at the laptop"
 for phones in "${counts[@]}"; do
   bash lab/lab.sh down >/dev/null 2>&1 || true
