@@ -77,8 +77,12 @@ measure() {
   read -r inbound outbound <<<"$(counter_read)"
   times["$phones $label"]=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
   local log_mb
-  # shellcheck disable=SC2012 # newest file by time; the names are the engine's own
-  log_mb=$(ls -t "$engine_logs" 2>/dev/null | head -n 1 | { read -r f && stat -c %s "$engine_logs/$f" | awk '{ printf "%.1f", $1 / 1048576 }' || echo "?"; })
+  local newest
+  # shellcheck disable=SC2012 # newest file by time; the names are the engine's own. sed reads all of
+  # ls's output: head would close the pipe early, and pipefail would end the benchmark.
+  newest=$(ls -t "$engine_logs" 2>/dev/null | sed -n 1p) || true
+  log_mb="?"
+  [ -z "$newest" ] || log_mb=$(stat -c %s "$engine_logs/$newest" | awk '{ printf "%.1f", $1 / 1048576 }')
   printf '%-8s %-10s %8s s %6s ssh sessions (%s to phones); engine log %s MB; %s\n' "$phones" "$label" "${times["$phones $label"]}" "$inbound" "$outbound" "$log_mb" "$cpu"
   if [ "$label" = "no-op up" ]; then
     npx ts-node --transpile-only tools/bench-profile.ts --timeline "$events" "$phones $label (update pass)" | sed 's/^/         /'
