@@ -40,12 +40,16 @@ function run(script: string, how: { nodeargs?: boolean; nodeOptions?: boolean; a
 
 /** Loads the throwing TypeScript file; reports the line the stack names, the env switch, and whether TypeScript was loaded. */
 const probe = `
+// As the runner does first: source-map-support's register (empty when the loader acts).
+require(require.resolve("source-map-support/register", { paths: [${JSON.stringify(root)}] }));
+const sourceMapSupport = Object.keys(require.cache).some((f) => /[\\\\/]source-map-support[\\\\/]source-map-support\\.js$/.test(f));
 let where = "";
 try { require(${JSON.stringify(path.join("DIR", "thrower.ts"))}.replace("DIR", process.env.K3OU_TEST_DIR)).boom(); } catch (e) { where = (e.stack.split("\\n")[1] || "").trim(); }
 console.log(JSON.stringify({
     where,
     typescriptLoaded: Object.keys(require.cache).some((f) => /[\\\\/]typescript[\\\\/]lib[\\\\/]typescript\\.js$/.test(f)),
     env: process.env.PULUMI_NODEJS_TYPESCRIPT,
+    sourceMapSupport,
 }));
 `;
 
@@ -55,6 +59,8 @@ describe("the program's TypeScript, loaded from a private cache", () => {
         const first = run(probe, { nodeargs: true });
         // The stack names the TypeScript line (source maps), not the emitted JavaScript's.
         expect(first["where"]).toBe(`at Object.boom (${path.join(dir, "thrower.ts")}:4:11)`);
+        // Node's own source maps did it: the runner's source-map-support was never installed.
+        expect(first["sourceMapSupport"]).toBe(false);
         expect(first["typescriptLoaded"]).toBe(true);
         expect(first["env"]).toBe("false");
         const program = path.join(cache, "k3s-over-usb", "program");
@@ -100,6 +106,7 @@ describe("the program's TypeScript, loaded from a private cache", () => {
         const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cache, PULUMI_NODEJS_TYPESCRIPT: "true", NODE_OPTIONS: `--require="${loader}"` };
         const elsewhere = spawnSync(process.execPath, [runner, "--pwd", dir], { env, encoding: "utf8" });
         expect(elsewhere.stdout).toContain('"env":"true"');
+        expect(elsewhere.stdout).toContain('"sourceMapSupport":true');
 
         // The runner of this project: the loader takes over from ts-node.
         const ours = spawnSync(process.execPath, [runner, "--pwd", root], { env, encoding: "utf8" });
