@@ -76,12 +76,10 @@ measure() {
   cpu=$(awk -v a="$busy0" -v b="$busy1" -v t0="$start" -v t1="$end" -v n="$cores" '{ printf "CPU-s: operator %.1f, whole machine %.1f (%.0f%% of %d cores)", $1 + $2, b - a, 100 * (b - a) / ((t1 - t0) * n), n }' "$state/rusage")
   read -r inbound outbound <<<"$(counter_read)"
   times["$phones $label"]=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
-  local log_mb
-  local newest
+  local log_mb="?" newest
   # shellcheck disable=SC2012 # newest file by time; the names are the engine's own. sed reads all of
   # ls's output: head would close the pipe early, and pipefail would end the benchmark.
   newest=$(ls -t "$engine_logs" 2>/dev/null | sed -n 1p) || true
-  log_mb="?"
   [ -z "$newest" ] || log_mb=$(stat -c %s "$engine_logs/$newest" | awk '{ printf "%.1f", $1 / 1048576 }')
   printf '%-8s %-10s %8s s %6s ssh sessions (%s to phones); engine log %s MB; %s\n' "$phones" "$label" "${times["$phones $label"]}" "$inbound" "$outbound" "$log_mb" "$cpu"
   if [ "$label" = "no-op up" ]; then
