@@ -32,8 +32,9 @@ export PULUMI_DEBUG_COMMANDS=true
 # K3OU_BENCH_PARALLEL=N passes --parallel N to every up and destroy (the engine's default: 4 per core).
 parallel=()
 [ -z "${K3OU_BENCH_PARALLEL:-}" ] || parallel=(--parallel "$K3OU_BENCH_PARALLEL")
-# The engine writes a debug log of every command to $PULUMI_HOME/logs (no switch turns it off); its
-# size per command is printed beside the times.
+# The engine writes a debug log of every command to $PULUMI_HOME/logs unless that is a file (build.sh
+# makes it one in the project's engine home; K3OU_ENGINE_LOG=on keeps the log); its size per command is
+# printed beside the times, or "off".
 engine_logs="${PULUMI_HOME:-$HOME/.pulumi}/logs"
 
 counter_reset() {
@@ -79,9 +80,12 @@ measure() {
   local log_mb="?" newest
   # shellcheck disable=SC2012 # newest file by time; the names are the engine's own. sed reads all of
   # ls's output: head would close the pipe early, and pipefail would end the benchmark.
-  newest=$(ls -t "$engine_logs" 2>/dev/null | sed -n 1p) || true
-  [ -z "$newest" ] || log_mb=$(stat -c %s "$engine_logs/$newest" | awk '{ printf "%.1f", $1 / 1048576 }')
-  printf '%-8s %-10s %8s s %6s ssh sessions (%s to phones); engine log %s MB; %s\n' "$phones" "$label" "${times["$phones $label"]}" "$inbound" "$outbound" "$log_mb" "$cpu"
+  if [ -f "$engine_logs" ]; then
+    log_mb=off
+  elif newest=$(ls -t "$engine_logs" 2>/dev/null | sed -n 1p) && [ -n "$newest" ]; then
+    log_mb=$(stat -c %s "$engine_logs/$newest" | awk '{ printf "%.1f", $1 / 1048576 }')
+  fi
+  printf '%-8s %-10s %8s s %6s ssh sessions (%s to phones); engine log (MB) %s; %s\n' "$phones" "$label" "${times["$phones $label"]}" "$inbound" "$outbound" "$log_mb" "$cpu"
   if [ "$label" = "no-op up" ]; then
     npx ts-node --transpile-only tools/bench-profile.ts --timeline "$events" "$phones $label (update pass)" | sed 's/^/         /'
   fi

@@ -107,6 +107,20 @@ describe("the real engine on the lab", () => {
         expect(seen).toEqual({ in: 1, out: labStatus().phones.length });
     }, 300_000);
 
+    it("the engine's automatic log stays off in the project's engine home: a preview writes none", () => {
+        // tools/pulumi-engine/build.sh puts a file where the CLI's log directory would be; the CLI then
+        // goes on without its log (the log cost 44 % of the engine's CPU in a no-op up).
+        const home = process.env.PULUMI_HOME!;
+        expect(home).toBe(`${process.env.K3OU_ENGINE_DIR}/home`);
+        const logs = `${home}/logs`;
+        expect(fs.statSync(logs).isFile(), `${logs} is no file: run tools/pulumi-engine/build.sh`).toBe(true);
+        const before = fs.readdirSync(home).sort();
+        const r = pulumi(["preview"]);
+        expect(r.out).not.toMatch(/automatic log/i);
+        expect(fs.statSync(logs).isFile()).toBe(true);
+        expect(fs.readdirSync(home).sort()).toEqual(before);
+    }, 300_000);
+
     it("the state holds no plaintext token or private key, and no host's command lines show them", () => {
         const plain = pulumi(["stack", "export"]).out;
         const revealed = pulumi(["stack", "export", "--show-secrets"]).out;
