@@ -47,7 +47,7 @@ let where = "";
 try { require(${JSON.stringify(path.join("DIR", "thrower.ts"))}.replace("DIR", process.env.K3OU_TEST_DIR)).boom(); } catch (e) { where = (e.stack.split("\\n")[1] || "").trim(); }
 console.log(JSON.stringify({
     where,
-    typescriptLoaded: Object.keys(require.cache).some((f) => /[\\\\/]typescript[\\\\/]lib[\\\\/]typescript\\.js$/.test(f)),
+    typescriptLoaded: Object.entries(require.cache).some(([f, m]) => /[\\\\/]typescript[\\\\/]lib[\\\\/]typescript\\.js$/.test(f) && !m.k3ouStandIn),
     env: process.env.PULUMI_NODEJS_TYPESCRIPT,
     sourceMapSupport,
 }));
@@ -77,6 +77,40 @@ describe("the program's TypeScript, loaded from a private cache", () => {
         fs.appendFileSync(path.join(dir, "thrower.ts"), "export const more = 1;\n");
         expect(run(probe, { nodeargs: true })["typescriptLoaded"]).toBe(true);
         expect(fs.readdirSync(program).filter((f) => f.endsWith(".js"))).toHaveLength(2);
+    });
+
+    it("loads the SDK without arborist and the TypeScript compiler, which load when the program uses them", () => {
+        // What the SDK needs them for: serializing a function (TypeScript parses it) and finding the
+        // packages it needs (arborist). Without the loader both load with the SDK.
+        const script = `
+const loaded = (re) => Object.entries(require.cache).some(([f, m]) => re.test(f) && !m.k3ouStandIn);
+const both = () => ({ arborist: loaded(/[\\\\/]@npmcli[\\\\/]arborist[\\\\/]/), typescript: loaded(/[\\\\/]typescript[\\\\/]lib[\\\\/]typescript\\.js$/) });
+const pulumi = require(require.resolve("@pulumi/pulumi", { paths: [${JSON.stringify(root)}] }));
+const before = both();
+let sdkFrame = "";
+try { new pulumi.Config("k3ou").require("missing"); } catch (e) { sdkFrame = e.stack.split("\\n").find((l) => l.includes("requireImpl")).trim(); }
+(async () => {
+    const fn = await pulumi.runtime.serializeFunction(() => 6 * 7);
+    const paths = await pulumi.runtime.computeCodePaths({ extraIncludePackages: ["zod"] });
+    console.log(JSON.stringify({ before, sdkFrame, after: both(), fn: fn.text.includes("6 * 7"), zod: [...paths.keys()].some((k) => /node_modules[\\\\/]zod/.test(k)) }));
+})();
+`;
+        const file = path.join(dir, "sdk.js");
+        fs.writeFileSync(file, script);
+        const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cache };
+        delete env["NODE_OPTIONS"];
+        const results = [[], ["--require", loader]].map((pre) => {
+            const out = spawnSync(process.execPath, [...pre, file], { env, encoding: "utf8", cwd: root });
+            expect(out.stderr).toBe("");
+            return JSON.parse(out.stdout.trim().split("\n").pop()!) as Record<string, unknown>;
+        });
+        const used = { after: { arborist: true, typescript: true }, fn: true, zod: true };
+        expect(results[0]).toMatchObject({ before: { arborist: true, typescript: true }, ...used });
+        expect(results[1]).toMatchObject({ before: { arborist: false, typescript: false }, ...used });
+        // The packages' own source maps are not read: the SDK's frames name its JavaScript, a file that
+        // exists (its maps point at TypeScript it does not ship, at a path that does not exist).
+        const sdkFile = path.join(root, "node_modules", "@pulumi", "pulumi", "config.js");
+        expect(results[1]!["sdkFrame"]).toMatch(new RegExp(`^at Config\\.requireImpl \\(${sdkFile.replace(/[.]/g, "\\.")}:\\d+:\\d+\\)$`));
     });
 
     it("uses no cache folder that others can write, and still loads the program", () => {
