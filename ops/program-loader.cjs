@@ -118,6 +118,16 @@ function makeTranspiler() {
     };
 }
 
+/** Puts a module into Node's cache as already loaded, so that a require of `file` gets `exports`. */
+function preload(file, exports, fields = {}) {
+    const module = new Module(file);
+    module.filename = file;
+    module.loaded = true;
+    module.exports = exports;
+    Object.assign(module, fields);
+    require.cache[file] = module;
+}
+
 /**
  * With its runtime the SDK loads two packages this program never uses: @npmcli/arborist (to find the
  * packages a serialized function needs, for dynamic providers) and the TypeScript compiler (to parse
@@ -156,11 +166,7 @@ function deferUnusedPackages() {
             }
             return real;
         };
-        const standIn = new Module(file);
-        standIn.filename = file;
-        standIn.loaded = true;
-        standIn.k3ouStandIn = true;
-        standIn.exports = new Proxy(
+        const exports = new Proxy(
             {},
             {
                 get: (_, key) => (key === "__esModule" && real === undefined ? esModule : load()[key]),
@@ -172,7 +178,7 @@ function deferUnusedPackages() {
                 },
             },
         );
-        require.cache[file] = standIn;
+        preload(file, exports, { k3ouStandIn: true });
     }
 }
 
@@ -196,11 +202,7 @@ function install() {
     // about 0.4 CPU-seconds a pass for 3 phones. Its `register` becomes an empty module before the
     // runner asks for it; stack traces name the same TypeScript lines.
     try {
-        const register = require.resolve("source-map-support/register", { paths: [process.argv[1] ?? root, root] });
-        const empty = new Module(register);
-        empty.filename = register;
-        empty.loaded = true;
-        require.cache[register] = empty;
+        preload(require.resolve("source-map-support/register", { paths: [process.argv[1] ?? root, root] }), {});
     } catch {
         // not installed: nothing to turn off
     }
