@@ -26,7 +26,9 @@ bash lab/k3s/build.sh "$K3OU_LAB_K3S_DIR" "$K3OU_LAB_K3S_VERSION" >/dev/null
 
 state=$(mktemp -d)
 trap 'rm -rf "$state"; rm -f Pulumi.bench.yaml' EXIT
-export PULUMI_BACKEND_URL="file://$state" PULUMI_CONFIG_PASSPHRASE=bench
+# The file backend as the README advises (README, "State"): no .attrs file beside each checkpoint,
+# and checkpoints compressed.
+export PULUMI_BACKEND_URL="file://$state?metadata=skip" PULUMI_DIY_BACKEND_ZSTD=true PULUMI_CONFIG_PASSPHRASE=bench
 # --event-log, the engine's per-step record, exists only with the CLI's debug commands on.
 export PULUMI_DEBUG_COMMANDS=true
 # K3OU_BENCH_PARALLEL=N passes --parallel N to every up and destroy (the engine's default: 4 per core).
@@ -121,6 +123,57 @@ measure_floor() {
   printf '%-8s %-10s %8s s (an empty TypeScript program'"'"'s no-op up, best of 5)\n' "$phones" "floor" "$best"
 }
 
+# The floor at the household's size: as many resources as the household has (custom resources:
+# its steps, copies and Kubernetes objects; not its components or providers), each the cheapest
+# there is (a random password, computed in the provider, no host and no cluster behind it) with as
+# much state as the household's resources have on average. Its cold up, no-op up (best of 3) and
+# destroy are what the engine, the SDK and the file backend cost for a household of this size before
+# any step does any work: the part of the household's times no change to the program can remove.
+# The program is JavaScript (nothing to transpile or type-check) and leaves the SDK's source maps
+# off, as ops/program-loader.cjs does for the household's program.
+measure_sized_floor() {
+  local proj="$state/sized" start end t best="" n bytes
+  pulumi stack export --stack bench >"$state/state.json"
+  n=$(jq '[.deployment.resources[] | select(.custom == true and (.type | startswith("pulumi:providers:") | not))] | length' "$state/state.json")
+  bytes=$(jq -c '[.deployment.resources[] | select(.custom == true and (.type | startswith("pulumi:providers:") | not))]' "$state/state.json" | wc -c)
+  bytes=$((bytes / n))
+  mkdir -p "$proj"
+  printf 'name: k3ou-bench-sized\nruntime: nodejs\nmain: index.js\n' >"$proj/Pulumi.yaml"
+  cat >"$proj/index.js" <<'EOT'
+"use strict";
+const random = require("@pulumi/random");
+Error.prepareStackTrace = undefined;
+const n = Number(process.env.K3OU_FLOOR_RESOURCES);
+// Keepers are kept as input and as output: half the state each.
+const keeper = "x".repeat(Math.max(0, Math.floor(Number(process.env.K3OU_FLOOR_BYTES) / 2) - 400));
+for (let i = 0; i < n; i++) {
+    new random.RandomPassword(`r${i}`, { length: 8, special: false, keepers: { k: keeper } });
+}
+EOT
+  printf '{"name":"k3ou-bench-sized","main":"index.js"}\n' >"$proj/package.json"
+  ln -s "$PWD/node_modules" "$proj/node_modules"
+  export K3OU_FLOOR_RESOURCES=$n K3OU_FLOOR_BYTES=$bytes
+  (cd "$proj" && pulumi stack init sized --non-interactive >/dev/null)
+  sized_run() {
+    start=$(date +%s.%N)
+    (cd "$proj" && ip netns exec k3ou-operator pulumi "$@" --stack sized --non-interactive >/dev/null)
+    end=$(date +%s.%N)
+    awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }'
+  }
+  times["$phones sized cold up"]=$(sized_run up --yes "${parallel[@]}")
+  for _ in 1 2 3; do
+    t=$(sized_run up --yes "${parallel[@]}")
+    if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$t; fi
+  done
+  times["$phones sized no-op up"]=$best
+  times["$phones sized destroy"]=$(sized_run destroy --yes "${parallel[@]}")
+  (cd "$proj" && pulumi stack rm sized --yes --force --non-interactive >/dev/null)
+  rm -rf "$proj"
+  unset K3OU_FLOOR_RESOURCES K3OU_FLOOR_BYTES
+  printf '%-8s %-10s cold up %s s, no-op up %s s (best of 3), destroy %s s: %s random passwords of %s bytes of state each (the household'"'"'s size, no host work)\n' \
+    "$phones" "sized floor" "${times["$phones sized cold up"]}" "${times["$phones sized no-op up"]}" "${times["$phones sized destroy"]}" "$n" "$bytes"
+}
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 # npm run doctor --hosts-only, five times: the host checks' own time (the report's timings) and the
@@ -200,18 +253,23 @@ for phones in "${counts[@]}"; do
   done
   times["$phones no-op up"]=$(printf '%s\n' "${noop[@]}" | sort -n | head -n 1)
   printf '%-8s %-10s %8s s (best of %s)\n' "$phones" "no-op up" "${times["$phones no-op up"]}" "${noop[*]}"
+  measure_sized_floor
   measure_doctor
   measure_proof
   measure_memory
   measure destroy destroy --yes
   pulumi stack rm bench --yes --force --non-interactive >/dev/null
-  printf '%-8s %-10s %8s x the floor (goal <= 1.5)\n' "$phones" "no-op/floor" "$(ratio "${times["$phones no-op up"]}" "${times["$phones floor"]}")"
+  printf '%-8s %-10s %8s x the floor (goal <= 1.5); the sized floor alone %s x\n' "$phones" "no-op/floor" "$(ratio "${times["$phones no-op up"]}" "${times["$phones floor"]}")" "$(ratio "${times["$phones sized no-op up"]}" "${times["$phones floor"]}")"
+  for op in "cold up" "no-op up" destroy; do
+    printf '%-8s %-10s %8s x the sized floor'"'"'s %s\n' "$phones" "$op" "$(ratio "${times["$phones $op"]}" "${times["$phones sized $op"]}")" "$op"
+  done
 done
 bash lab/lab.sh down >/dev/null
 # Growth with the phone count, smallest to largest (goal: <= 3x from 3 to 30 phones).
 if [ "${#counts[@]}" -ge 2 ]; then
   small=${counts[0]} large=${counts[-1]}
   for op in "cold up" "no-op up" destroy; do
-    printf '%-8s %-10s %8s x (%s phones against %s)\n' "$large/$small" "$op" "$(ratio "${times["$large $op"]}" "${times["$small $op"]}")" "$large" "$small"
+    printf '%-8s %-10s %8s x (%s phones against %s); the sized floor alone %s x\n' "$large/$small" "$op" "$(ratio "${times["$large $op"]}" "${times["$small $op"]}")" "$large" "$small" \
+      "$(ratio "${times["$large sized $op"]}" "${times["$small sized $op"]}")"
   done
 fi

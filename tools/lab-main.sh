@@ -31,7 +31,9 @@ chmod 700 "$state"
 if [ ! -s "$state/passphrase" ]; then
   (umask 077 && head -c 32 /dev/urandom | base64 > "$state/passphrase")
 fi
-export PULUMI_BACKEND_URL="file://$state/backend"
+# The file backend as the README advises (README, "State"): no .attrs file beside each checkpoint,
+# and checkpoints compressed.
+export PULUMI_BACKEND_URL="file://$state/backend?metadata=skip" PULUMI_DIY_BACKEND_ZSTD=true
 export PULUMI_CONFIG_PASSPHRASE_FILE="$state/passphrase"
 
 bash tools/lab-stack.sh lab "$K3OU_LAB_K3S_DIR"

@@ -1,5 +1,6 @@
 import { spawn } from "child_process";
 import * as fs from "fs";
+import * as path from "path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { stepCommand } from "../../hosts/command";
 import { labStatus } from "../../lab/household";
@@ -106,6 +107,15 @@ describe("the real engine on the lab", () => {
         // (the update's own) would double both.
         expect(seen).toEqual({ in: 1, out: labStatus().phones.length });
     }, 300_000);
+
+    it("the file backend as the README advises: the checkpoint and its .bak compressed, no sidecar files", () => {
+        const files = fs.readdirSync(e2e.backend, { recursive: true, encoding: "utf8" });
+        const stack = path.join(".pulumi", "stacks", "k3s-over-usb", `${e2e.name}.json.zst`);
+        expect(files).toContain(stack);
+        expect(files).toContain(`${stack}.bak`);
+        expect(files.filter((f) => f.endsWith(".attrs"))).toEqual([]);
+        expect(files.filter((f) => f.endsWith(".json"))).toEqual([]);
+    });
 
     it("the engine's automatic log stays off in the project's engine home: a preview writes none", () => {
         // tools/pulumi-engine/build.sh puts a file where the CLI's log directory would be; the CLI then

@@ -22,6 +22,8 @@ export function labK3sDir(): string {
 export class LabStack {
     readonly file: string;
     env: NodeJS.ProcessEnv = process.env;
+    /** The file backend's folder. */
+    backend = "";
 
     constructor(readonly name: string) {
         this.file = path.join(repo, `Pulumi.${name}.yaml`);
@@ -30,9 +32,17 @@ export class LabStack {
     /** A new backend, the stack's config written from the lab, the lab's key as the secret sshPrivateKey. */
     init(): void {
         const state = fs.mkdtempSync(path.join(os.tmpdir(), `k3ou-${this.name}-`));
-        fs.mkdirSync(path.join(state, "backend"));
+        this.backend = path.join(state, "backend");
+        fs.mkdirSync(this.backend);
         fs.writeFileSync(path.join(state, "passphrase"), `${this.name}-passphrase\n`, { mode: 0o600 });
-        this.env = { ...process.env, PULUMI_BACKEND_URL: `file://${state}/backend`, PULUMI_CONFIG_PASSPHRASE_FILE: path.join(state, "passphrase") };
+        // The file backend as the README advises (README, "State"): no .attrs file beside each
+        // checkpoint, and checkpoints compressed.
+        this.env = {
+            ...process.env,
+            PULUMI_BACKEND_URL: `file://${this.backend}?metadata=skip`,
+            PULUMI_DIY_BACKEND_ZSTD: "true",
+            PULUMI_CONFIG_PASSPHRASE_FILE: path.join(state, "passphrase"),
+        };
         fs.rmSync(this.file, { force: true });
         this.writeConfig();
         const init = spawnSync("pulumi", ["stack", "init", this.name, "--non-interactive"], { cwd: repo, env: this.env, encoding: "utf8" });
