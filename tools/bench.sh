@@ -3,8 +3,9 @@
 # no-op up and destroy, the doctor's host checks on the converged household (best of five runs: the
 # checks themselves, and `npm run doctor` as a whole), the doctor with the cluster proof on the real
 # cluster, and the memory each host uses, for each phone count given (default: 3 12). Beside them:
-# the floor (an empty TypeScript program's no-op up on the same engine), the no-op up as a multiple
-# of it, the cold up's critical path and ten longest steps from the engine's event log
+# the floor (an empty TypeScript program's no-op up on the same engine), the sized floor (as many
+# resources as the household, doing nothing: measure_sized_floor), the household's times as multiples
+# of them, the cold up's critical path and ten longest steps from the engine's event log
 # (tools/bench-profile.ts), and the growth from the smallest phone count to the largest.
 # Prints a table; asserts nothing.
 # SSH connections are counted by an nft counter in the laptop's namespace: new TCP connections to
