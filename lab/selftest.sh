@@ -433,8 +433,14 @@ check "the machine's tunables are still its own" "$(cat "$WORK/tunables.before")
 # containerd is gone (killed above): a reboot must still end the shim and the container
 # (other namespaces, found by their cgroups) and remove their cgroups.
 if "$LAB" reboot one6t >"$WORK/reboot-ctr.log" 2>&1; then pass "lab.sh reboot one6t (containerd killed, container left)"; else fail "lab.sh reboot one6t (containerd killed, container left)" "$(tail -5 "$WORK/reboot-ctr.log")"; fi
-left=""
-for p in "${TASK[one6t]}" "${SHIM[one6t]}"; do alive "$p" && left="$left $p"; done
+# A killed process leaves its cgroups before it has finished exiting (and before its new parent
+# reaps it): give it the moment that down's check below gives too.
+for _ in $(seq 1 50); do
+	left=""
+	for p in "${TASK[one6t]}" "${SHIM[one6t]}"; do alive "$p" && left="$left $p"; done
+	[ -z "$left" ] && break
+	sleep 0.1
+done
 check "one6t reboot: no container or shim survives" "" "$left"
 check "one6t reboot: no container cgroup left" "" "$(find /sys/fs/cgroup -path '*/k3ou-lab/one6t/*' -name k8s.io 2>/dev/null)"
 out=$("$LAB" exec one6t -- sh -c '
