@@ -84,63 +84,70 @@ export async function proveCluster(client: Client, household: Household, o: Proo
     const manifest = nettestManifest({ image: o.image, loadBalancer: household.metallb !== null });
     // A node whose kubelet stopped reporting (cable out, phone off, agent down) keeps its pod in the
     // DaemonSet's count forever, and a pod there never finishes terminating (no kubelet confirms it).
-    let notReady: string[] = [];
-    const forceOffNotReady = async () => {
-        for (const n of notReady) {
+    // Such a node is named, its pods are deleted by force, and the cluster is proven on the others.
+    // The nodes are read again at every poll of every wait: a phone unplugged just before or during
+    // a run turns NotReady (the node controller's grace, 40 s) while the run waits on its pods.
+    let nodes: string[] = [];
+    const notReady: string[] = [];
+    const forceOff = async (names: readonly string[]) => {
+        for (const n of names) {
             await onLaptop(client, household, `${kubectl} -n ${ns} delete pods --field-selector spec.nodeName=${n} --grace-period=0 --force --ignore-not-found`);
         }
     };
-    try {
-        // Such a node is named, and the cluster is proven on the others.
-        const nodeTable = await onLaptop(client, household, `${kubectl} get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}'`);
-        notReady = nodeTable.stdout
+    const watchNodes = async () => {
+        const table = await onLaptop(client, household, `${kubectl} get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}'`);
+        const rows = table.stdout
             .trim()
             .split("\n")
             .map((l) => l.split(" "))
-            .filter((f) => f.length === 2 && f[1] !== "True")
-            .map(([name]) => name!);
-        await forceOffNotReady();
+            .filter((f) => f.length === 2);
+        nodes = rows.map(([name]) => name!);
+        const fresh = rows.filter(([name, ready]) => ready !== "True" && !notReady.includes(name!)).map(([name]) => name!);
+        notReady.push(...fresh);
+        await forceOff(fresh);
+    };
+    /** Polls `done` every second, watching the nodes, until it holds or `o.deadline` seconds pass. */
+    const waitFor = async (done: () => Promise<boolean>): Promise<boolean> => {
+        const until = Date.now() + o.deadline * 1000;
+        for (;;) {
+            await watchNodes();
+            if (await done()) {
+                return true;
+            }
+            if (Date.now() > until) {
+                return false;
+            }
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+        }
+    };
+    const withNodes = (rest: string[]) => [
+        ...notReady.map((n) => `node ${n} is not Ready: its kubelet has stopped reporting (cable out, powered off, or its k3s service down); the proof below covers the other nodes`),
+        ...rest,
+    ];
+    try {
         // A namespace still terminating from an earlier run would take the new pods down with it.
-        await onLaptop(client, household, `${kubectl} delete namespace ${ns} --ignore-not-found --wait=true --timeout=${o.deadline}s`);
+        await onLaptop(client, household, `${kubectl} delete namespace ${ns} --ignore-not-found --wait=false`);
+        await waitFor(async () => (await onLaptop(client, household, `${kubectl} get namespace ${ns} --ignore-not-found -o name`)).stdout.trim() === "");
         const applied = await onLaptop(client, household, `${kubectl} apply -f -`, manifest);
         if (applied.code !== 0) {
-            return { status: "fail", problems: [`applying the nettest DaemonSet failed: ${applied.stderr.trim()}`] };
-        }
-        for (const n of notReady) {
-            problems.push(`node ${n} is not Ready: its kubelet has stopped reporting (cable out, powered off, or its k3s service down); the proof below covers the other nodes`);
+            return { status: "fail", problems: withNodes([`applying the nettest DaemonSet failed: ${applied.stderr.trim()}`]) };
         }
         const podsQuery = `${kubectl} -n ${ns} get pods -o jsonpath='{range .items[*]}{.metadata.name} {.spec.nodeName} {.status.podIP} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}'`;
-        const readPods = async () =>
-            (await onLaptop(client, household, podsQuery)).stdout
+        let pods: Array<{ name: string; node: string; ip: string; ready: boolean }> = [];
+        // Ready once every node still reporting runs a ready pod (the DaemonSet's pods tolerate every taint).
+        const ready = await waitFor(async () => {
+            pods = (await onLaptop(client, household, podsQuery)).stdout
                 .trim()
                 .split("\n")
                 .map((l) => l.split(" "))
                 .filter((f) => f.length >= 3 && !notReady.includes(f[1]!))
-                .map(([name, node, ip, ready]) => ({ name: name!, node: node!, ip: ip!, ready: ready === "True" }))
+                .map(([name, node, ip, up]) => ({ name: name!, node: node!, ip: ip!, ready: up === "True" }))
                 .sort((a, b) => a.node.localeCompare(b.node));
-        const notReadyInTime = () => onLaptop(client, household, `${kubectl} -n ${ns} get pods -o wide`).then((pods) => ({
-            status: "fail" as const,
-            problems: [...problems, `the nettest pods were not ready within ${o.deadline} s (image ${o.image}; set --image to one your nodes can pull):\n${pods.stdout}`],
-        }));
-        let pods: Array<{ name: string; node: string; ip: string; ready: boolean }>;
-        if (notReady.length === 0) {
-            const rolled = await onLaptop(client, household, `${kubectl} -n ${ns} rollout status ds/nettest --timeout=${o.deadline}s`);
-            if (rolled.code !== 0) {
-                return notReadyInTime();
-            }
-            pods = await readPods();
-        } else {
-            const until = Date.now() + o.deadline * 1000;
-            for (;;) {
-                pods = await readPods();
-                if (pods.length > 0 && pods.every((p) => p.ready)) {
-                    break;
-                }
-                if (Date.now() > until) {
-                    return notReadyInTime();
-                }
-                await new Promise((resolve) => setTimeout(resolve, 2000));
-            }
+            return pods.length > 0 && pods.every((p) => p.ready) && nodes.every((n) => notReady.includes(n) || pods.some((p) => p.node === n));
+        });
+        if (!ready) {
+            const table = await onLaptop(client, household, `${kubectl} -n ${ns} get pods -o wide`);
+            return { status: "fail", problems: withNodes([`the nettest pods were not ready within ${o.deadline} s (image ${o.image}; set --image to one your nodes can pull):\n${table.stdout}`]) };
         }
         const gateway = household.laptop.lan.gateway;
         const ips = [...pods.map((p) => p.ip), gateway].join(" ");
@@ -179,9 +186,10 @@ export async function proveCluster(client: Client, household: Household, o: Proo
             problems.push("DNS from a pod does not resolve kubernetes.default: check CoreDNS (k3s kubectl -n kube-system get pods)");
         }
         const loadBalancer = household.metallb === null ? ({ status: "not-configured" } as const) : await proveVip(client, household, household.metallb, o, problems);
-        return { status: problems.length === 0 ? "ok" : "fail", nodes: pods.map((p) => p.node), matrix, egress, dns, loadBalancer, problems };
+        const all = withNodes(problems);
+        return { status: all.length === 0 ? "ok" : "fail", nodes: pods.map((p) => p.node), matrix, egress, dns, loadBalancer, problems: all };
     } finally {
-        await forceOffNotReady().catch(() => undefined);
+        await forceOff(notReady).catch(() => undefined);
         await onLaptop(client, household, `${kubectl} delete namespace ${ns} --wait=false --ignore-not-found`).catch(() => undefined);
     }
 }

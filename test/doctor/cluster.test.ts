@@ -46,7 +46,8 @@ const household = (() => {
     return parseHousehold(raw, "test");
 })();
 
-const pods = "nettest-a k3master 10.42.0.5\nnettest-b one6t 10.42.1.7\nnettest-c one62 10.42.2.3\n";
+const nodes = "k3master True\none6t True\none62 True\n";
+const pods = "nettest-a k3master 10.42.0.5 True\nnettest-b one6t 10.42.1.7 True\nnettest-c one62 10.42.2.3 True\n";
 
 function realCluster(overrides: (script: string) => Answer | undefined = () => undefined) {
     return fakeLaptop((script) => {
@@ -56,6 +57,9 @@ function realCluster(overrides: (script: string) => Answer | undefined = () => u
         }
         if (script.includes("--version")) {
             return { stdout: "k3s version v1.35.5+k3s1 (0123abcd)\n" };
+        }
+        if (script.includes("get nodes")) {
+            return { stdout: nodes };
         }
         if (script.includes("get pods -o jsonpath")) {
             return { stdout: pods };
@@ -75,7 +79,7 @@ describe("the cluster proof", () => {
         expect(seen).toHaveLength(1);
     });
 
-    it("applies the nettest manifest, waits for the rollout, pings every pod from every pod, asks DNS, and deletes it all", async () => {
+    it("applies the nettest manifest, waits for a ready pod on every node, pings every pod from every pod, asks DNS, and deletes it all", async () => {
         const { client, seen } = realCluster();
         const proof = await proveCluster(client, household, { image: "registry.lan/busybox:1.37", deadline: 42 });
         expect(proof).toMatchObject({ status: "ok", nodes: ["k3master", "one62", "one6t"], dns: "ok", loadBalancer: { status: "not-configured" }, problems: [] });
@@ -86,11 +90,14 @@ describe("the cluster proof", () => {
             ["ok", "ok", "ok"],
         ]);
         const scripts = seen.map((s) => s.script);
-        expect(scripts[1]).toMatch(/^\/usr\/local\/bin\/k3s kubectl get nodes -o jsonpath=/);
-        expect(scripts[2]).toBe("/usr/local/bin/k3s kubectl delete namespace k3s-over-usb-doctor --ignore-not-found --wait=true --timeout=42s");
-        expect(seen[3]!.script).toBe("/usr/local/bin/k3s kubectl apply -f -");
-        expect(seen[3]!.stdin).toContain("image: registry.lan/busybox:1.37");
-        expect(scripts[4]).toBe("/usr/local/bin/k3s kubectl -n k3s-over-usb-doctor rollout status ds/nettest --timeout=42s");
+        expect(scripts[1]).toBe("/usr/local/bin/k3s kubectl delete namespace k3s-over-usb-doctor --ignore-not-found --wait=false");
+        // Each poll of a wait reads the nodes again, then what it waits on.
+        expect(scripts[2]).toMatch(/^\/usr\/local\/bin\/k3s kubectl get nodes -o jsonpath=/);
+        expect(scripts[3]).toBe("/usr/local/bin/k3s kubectl get namespace k3s-over-usb-doctor --ignore-not-found -o name");
+        expect(seen[4]!.script).toBe("/usr/local/bin/k3s kubectl apply -f -");
+        expect(seen[4]!.stdin).toContain("image: registry.lan/busybox:1.37");
+        expect(scripts[5]).toMatch(/^\/usr\/local\/bin\/k3s kubectl get nodes -o jsonpath=/);
+        expect(scripts[6]).toMatch(/^\/usr\/local\/bin\/k3s kubectl -n k3s-over-usb-doctor get pods -o jsonpath=/);
         // Pods in node order; each pings all three addresses, then the LAN gateway.
         const pings = scripts.filter((s) => s.includes("ping"));
         expect(pings).toHaveLength(3);
@@ -155,17 +162,17 @@ describe("the cluster proof", () => {
 
     it("pods not ready by the deadline: says so with the pods' state, and still deletes everything", async () => {
         const { client, seen } = realCluster((script) => {
-            if (script.includes("rollout status")) {
-                return { code: 1, stderr: "error: timed out waiting for the condition" };
+            if (script.includes("get pods -o jsonpath")) {
+                return { stdout: "nettest-a k3master 10.42.0.5 True\nnettest-b one6t  False\nnettest-c one62 10.42.2.3 True\n" };
             }
             if (script.includes("get pods -o wide")) {
                 return { stdout: "nettest-b 0/1 ErrImagePull one6t\n" };
             }
             return undefined;
         });
-        const proof = await proveCluster(client, household, { image: "busybox:1.37", deadline: 7 });
+        const proof = await proveCluster(client, household, { image: "busybox:1.37", deadline: 1 });
         expect(proof.status).toBe("fail");
-        expect(proof.problems![0]).toContain("the nettest pods were not ready within 7 s (image busybox:1.37; set --image to one your nodes can pull)");
+        expect(proof.problems![0]).toContain("the nettest pods were not ready within 1 s (image busybox:1.37; set --image to one your nodes can pull)");
         expect(proof.problems![0]).toContain("ErrImagePull");
         expect(seen.at(-1)!.script).toContain("delete namespace k3s-over-usb-doctor");
     });
@@ -193,13 +200,52 @@ describe("the cluster proof", () => {
         expect(proof.problems).toEqual([
             "node one62 is not Ready: its kubelet has stopped reporting (cable out, powered off, or its k3s service down); the proof below covers the other nodes",
         ]);
-        // No rollout wait: the DaemonSet counts the pod of the node that is gone. Its pods (of this
-        // run and any earlier one) are deleted by force, before and after: no kubelet confirms it.
-        expect(seen.some((x) => x.script.includes("rollout status"))).toBe(false);
+        // Its pods (of this run and any earlier one) are deleted by force, before and after: no
+        // kubelet confirms it.
         const force = "/usr/local/bin/k3s kubectl -n k3s-over-usb-doctor delete pods --field-selector spec.nodeName=one62 --grace-period=0 --force --ignore-not-found";
         const scripts = seen.map((x) => x.script);
-        expect(scripts.indexOf(force)).toBeLessThan(scripts.findIndex((x) => x.includes("delete namespace")));
+        expect(scripts.indexOf(force)).toBeLessThan(scripts.findIndex((x) => x.includes("get namespace")));
         expect(scripts.at(-2)).toBe(force);
+    });
+
+    it("a node that stops reporting during the run (a cable pulled just before it): named once NotReady, its stuck pods forced off, the proof ends on the others", async () => {
+        // The earlier run's pod on one62 never finishes terminating, so the namespace stays until
+        // the node turns NotReady (the third read of the nodes) and its pods are deleted by force.
+        let nodeReads = 0;
+        let forced = false;
+        const { client, seen } = realCluster((script) => {
+            if (script.includes("get nodes")) {
+                nodeReads += 1;
+                return { stdout: nodeReads < 3 ? nodes : "k3master True\none6t True\none62 Unknown\n" };
+            }
+            if (script.includes("delete pods --field-selector spec.nodeName=one62")) {
+                forced = true;
+                return {};
+            }
+            if (script.includes("get namespace")) {
+                return { stdout: forced ? "" : "namespace/k3s-over-usb-doctor\n" };
+            }
+            if (script.includes("get pods -o jsonpath")) {
+                return { stdout: "nettest-a k3master 10.42.0.5 True\nnettest-b one6t 10.42.1.7 True\nnettest-c one62  False\n" };
+            }
+            if (script.includes("exec nettest-") && script.includes("ping")) {
+                return { stdout: "ok\nok\nok\n" };
+            }
+            return undefined;
+        });
+        const started = Date.now();
+        const proof = await proveCluster(client, household, { image: "busybox:1.37", deadline: 60 });
+        expect(Date.now() - started).toBeLessThan(10_000);
+        expect(proof.status).toBe("fail");
+        expect(proof.nodes).toEqual(["k3master", "one6t"]);
+        expect(proof.problems).toEqual([
+            "node one62 is not Ready: its kubelet has stopped reporting (cable out, powered off, or its k3s service down); the proof below covers the other nodes",
+        ]);
+        const scripts = seen.map((x) => x.script);
+        const force = scripts.filter((x) => x.includes("delete pods --field-selector spec.nodeName=one62"));
+        // Once when it turned, once on the way out.
+        expect(force).toHaveLength(2);
+        expect(scripts.findIndex((x) => x.includes("delete pods"))).toBeLessThan(scripts.indexOf("/usr/local/bin/k3s kubectl apply -f -"));
     });
 
     describe("the VIP", () => {
