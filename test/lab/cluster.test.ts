@@ -3,7 +3,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { shellQuote } from "../../hosts/command";
 import { labK3sSource, labStatus } from "../../lab/household";
 import { doctorJson, failingChecks, failingPairs, forgetNeighbour, poolStart, untilHealthy } from "./proof";
@@ -85,6 +85,8 @@ beforeAll(() => {
     nodes = [laptop, ...phones].sort();
 }, 1_200_000);
 
+afterAll(() => stack.dispose());
+
 describe("the real cluster on the lab", () => {
     it("every node is Ready with a real kubelet of the Kubernetes the lab's k3s says it runs", () => {
         const version = onHost("laptop", "k3s --version | head -n 1");
@@ -133,19 +135,24 @@ describe("the real cluster on the lab", () => {
 
     it("npm run kubeconfig merges the stack into the operator's kubeconfig, and kubectl there reaches the cluster over the LAN", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k3ou-operator-kube-"));
-        const file = path.join(dir, "config");
-        fs.writeFileSync(file, "apiVersion: v1\nclusters:\n- cluster:\n    server: https://10.1.2.3:6443\n  name: work\ncontexts:\n- context:\n    cluster: work\n    user: work\n  name: work\ncurrent-context: work\nkind: Config\npreferences: {}\nusers:\n- name: work\n  user:\n    token: abc\n", { mode: 0o600 });
-        const r = spawnSync("npm", ["run", "-s", "kubeconfig", "--", "--stack", stack.name, "--use"], { cwd: repo, env: { ...stack.env, KUBECONFIG: file }, encoding: "utf8" });
-        expect(r.status, r.stderr).toBe(0);
-        expect(r.stdout).toContain(`has the context k3s-over-usb-${stack.name} (now current)`);
-        expect(r.stdout + r.stderr).not.toMatch(/BEGIN|client-key-data|token/);
-        expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-        // The lab's k3s binary is a kubectl too; this namespace is the operator's, with only its LAN route.
-        const kubectl = spawnSync(path.join(labK3sDir(), "k3s"), ["kubectl", "--kubeconfig", file, "get", "nodes", "-o", "name"], { encoding: "utf8" });
-        expect(kubectl.status, kubectl.stderr).toBe(0);
-        expect(kubectl.stdout.trim().split("\n").sort()).toEqual(nodes.map((n) => `node/${n}`));
-        expect(fs.readFileSync(file, "utf8")).toContain("current-context: k3s-over-usb-cluster\n");
-        expect(fs.readFileSync(file, "utf8")).toContain("  name: work\n");
+        // It holds the cluster's admin key: removed whatever the outcome.
+        try {
+            const file = path.join(dir, "config");
+            fs.writeFileSync(file, "apiVersion: v1\nclusters:\n- cluster:\n    server: https://10.1.2.3:6443\n  name: work\ncontexts:\n- context:\n    cluster: work\n    user: work\n  name: work\ncurrent-context: work\nkind: Config\npreferences: {}\nusers:\n- name: work\n  user:\n    token: abc\n", { mode: 0o600 });
+            const r = spawnSync("npm", ["run", "-s", "kubeconfig", "--", "--stack", stack.name, "--use"], { cwd: repo, env: { ...stack.env, KUBECONFIG: file }, encoding: "utf8" });
+            expect(r.status, r.stderr).toBe(0);
+            expect(r.stdout).toContain(`has the context k3s-over-usb-${stack.name} (now current)`);
+            expect(r.stdout + r.stderr).not.toMatch(/BEGIN|client-key-data|token/);
+            expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+            // The lab's k3s binary is a kubectl too; this namespace is the operator's, with only its LAN route.
+            const kubectl = spawnSync(path.join(labK3sDir(), "k3s"), ["kubectl", "--kubeconfig", file, "get", "nodes", "-o", "name"], { encoding: "utf8" });
+            expect(kubectl.status, kubectl.stderr).toBe(0);
+            expect(kubectl.stdout.trim().split("\n").sort()).toEqual(nodes.map((n) => `node/${n}`));
+            expect(fs.readFileSync(file, "utf8")).toContain("current-context: k3s-over-usb-cluster\n");
+            expect(fs.readFileSync(file, "utf8")).toContain("  name: work\n");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 
     it("MetalLB's controller and speaker are the ones the pinned manifest names, and the speaker runs on the laptop only", () => {

@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CheckResult } from "../../checks/plan";
 import type { Report } from "../../doctor/report";
 import { labStatus } from "../../lab/household";
@@ -56,6 +56,8 @@ beforeAll(async () => {
     laptop = labStatus().laptop.name;
     await greenWithin(120);
 }, 900_000);
+
+afterAll(() => stack.dispose());
 
 describe("doctor on the lab", () => {
     it("a converged household is all green, every host checked on every column it has", () => {

@@ -1,7 +1,7 @@
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stepCommand } from "../../hosts/command";
 import { labStatus } from "../../lab/household";
 import { lab } from "./hosts";
@@ -60,6 +60,8 @@ function dayZeroLaptop(): string {
 beforeAll(() => {
     e2e.init();
 }, 300_000);
+
+afterAll(() => e2e.dispose());
 
 describe("the real engine on the lab", () => {
     it("a bad config fails preview before any host is touched", () => {

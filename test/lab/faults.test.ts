@@ -1,6 +1,6 @@
 import { spawn } from "child_process";
 import * as fs from "fs";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labStatus } from "../../lab/household";
 import { lab } from "./hosts";
 import { doctorJson, failingChecks, failingPairs, forgetNeighbour, poolStart, untilHealthy, type DoctorRun } from "./proof";
@@ -81,6 +81,8 @@ beforeAll(() => {
     phones = labStatus().phones.map((p) => p.name);
     vip = poolStart(stack);
 }, 1_200_000);
+
+afterAll(() => stack.dispose());
 
 describe("faults on the real cluster", () => {
     it("a phone's agent killed with its supervisor: the doctor names the phone's k3s and then its node; one up repairs it", async () => {

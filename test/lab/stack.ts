@@ -29,9 +29,13 @@ export class LabStack {
         this.file = path.join(repo, `Pulumi.${name}.yaml`);
     }
 
+    /** The temporary folder of the backend and its passphrase. */
+    private state = "";
+
     /** A new backend, the stack's config written from the lab, the lab's key as the secret sshPrivateKey. */
     init(): void {
         const state = fs.mkdtempSync(path.join(os.tmpdir(), `k3ou-${this.name}-`));
+        this.state = state;
         this.backend = path.join(state, "backend");
         fs.mkdirSync(this.backend);
         fs.writeFileSync(path.join(state, "passphrase"), `${this.name}-passphrase\n`, { mode: 0o600 });
@@ -54,6 +58,23 @@ export class LabStack {
         if (set.status !== 0) {
             throw new Error(set.stderr);
         }
+    }
+
+    /**
+     * The backend, its passphrase and the stack's config file removed, once the suite is done with
+     * them; K3OU_LAB_KEEP_STATE=1 keeps them to look into a failed run (the folder is printed).
+     */
+    dispose(): void {
+        if (this.state === "") {
+            return;
+        }
+        if (process.env["K3OU_LAB_KEEP_STATE"] === "1") {
+            console.log(`the ${this.name} stack's backend is kept in ${this.state}`);
+            return;
+        }
+        fs.rmSync(this.state, { recursive: true, force: true });
+        fs.rmSync(this.file, { force: true });
+        this.state = "";
     }
 
     /** The stack's household from the lab as it is now (host keys included). */
