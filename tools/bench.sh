@@ -64,6 +64,10 @@ clk_tck=$(getconf CLK_TCK)
 cores=$(nproc)
 cpu_busy() { awk -v hz="$clk_tck" '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat; }
 declare -A times=()
+# Seconds from $1 (a `date +%s.%N`) to now, with $2 decimals (1 unless given).
+since() { awk -v a="$1" -v b="$(date +%s.%N)" -v d="${2:-1}" 'BEGIN { printf "%.*f", d, b - a }'; }
+# The least of the numbers given: a run's best.
+least() { printf '%s\n' "$@" | sort -n | head -n 1; }
 measure() {
   local label=$1; shift
   counter_reset
@@ -103,7 +107,7 @@ measure() {
 # Node, transpiled the same way (one stack output, no resources), best of five, measured beside each
 # household's no-op ups: its time moved between 1.8 and 6.7 s with what else the machine was doing.
 measure_floor() {
-  local proj="$state/empty" best="" start end t
+  local proj="$state/empty" start runs=()
   mkdir -p "$proj"
   printf 'name: k3ou-bench-empty\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n' >"$proj/Pulumi.yaml"
   printf 'export const nothing = 1;\n' >"$proj/index.ts"
@@ -114,14 +118,12 @@ measure_floor() {
   for _ in 1 2 3 4 5; do
     start=$(date +%s.%N)
     (cd "$proj" && ip netns exec k3ou-operator pulumi up --yes --stack floor --non-interactive >/dev/null)
-    end=$(date +%s.%N)
-    t=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
-    if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$t; fi
+    runs+=("$(since "$start")")
   done
   (cd "$proj" && pulumi stack rm floor --yes --force --non-interactive >/dev/null)
   rm -rf "$proj"
-  times["$phones floor"]=$best
-  printf '%-8s %-10s %8s s (an empty TypeScript program'"'"'s no-op up, best of 5)\n' "$phones" "floor" "$best"
+  times["$phones floor"]=$(least "${runs[@]}")
+  printf '%-8s %-10s %8s s (an empty TypeScript program'"'"'s no-op up, best of %s)\n' "$phones" "floor" "${times["$phones floor"]}" "${runs[*]}"
 }
 
 # The floor at the household's size: as many resources as the household has (custom resources:
@@ -134,7 +136,7 @@ measure_floor() {
 # much state before any step does any work. The program is JavaScript (nothing to transpile or
 # type-check) and leaves the SDK's source maps off, as ops/program-loader.cjs does for the household's.
 measure_sized_floor() {
-  local proj="$state/sized" start end t best="" n bytes sized_bytes
+  local proj="$state/sized" runs=() n bytes sized_bytes
   local custom='[.deployment.resources[] | select(.custom == true and (.type | startswith("pulumi:providers:") | not))]'
   pulumi stack export --stack bench >"$state/state.json"
   n=$(jq "$custom | length" "$state/state.json")
@@ -164,24 +166,23 @@ EOT
   export K3OU_FLOOR_RESOURCES=$n K3OU_FLOOR_BYTES=$bytes
   (cd "$proj" && pulumi stack init sized --non-interactive >/dev/null)
   sized_run() {
+    local start
     start=$(date +%s.%N)
     (cd "$proj" && ip netns exec k3ou-operator pulumi "$@" --stack sized --non-interactive >/dev/null)
-    end=$(date +%s.%N)
-    awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }'
+    since "$start"
   }
   times["$phones sized cold up"]=$(sized_run up --yes "${parallel[@]}")
   sized_bytes=$(($( (cd "$proj" && pulumi stack export --stack sized) | jq -c "$custom" | wc -c) / n))
   for _ in 1 2 3; do
-    t=$(sized_run up --yes "${parallel[@]}")
-    if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$t; fi
+    runs+=("$(sized_run up --yes "${parallel[@]}")")
   done
-  times["$phones sized no-op up"]=$best
+  times["$phones sized no-op up"]=$(least "${runs[@]}")
   times["$phones sized destroy"]=$(sized_run destroy --yes "${parallel[@]}")
   (cd "$proj" && pulumi stack rm sized --yes --force --non-interactive >/dev/null)
   rm -rf "$proj"
   unset K3OU_FLOOR_RESOURCES K3OU_FLOOR_BYTES
-  printf '%-8s %-10s cold up %s s, no-op up %s s (best of 3), destroy %s s: %s random passwords of %s bytes of state each (the household'"'"'s: %s resources of %s bytes), no host work\n' \
-    "$phones" "sized floor" "${times["$phones sized cold up"]}" "${times["$phones sized no-op up"]}" "${times["$phones sized destroy"]}" "$n" "$sized_bytes" "$n" "$bytes"
+  printf '%-8s %-10s cold up %s s, no-op up %s s (best of %s), destroy %s s: %s random passwords of %s bytes of state each (the household'"'"'s: %s resources of %s bytes), no host work\n' \
+    "$phones" "sized floor" "${times["$phones sized cold up"]}" "${times["$phones sized no-op up"]}" "${runs[*]}" "${times["$phones sized destroy"]}" "$n" "$sized_bytes" "$n" "$bytes"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -189,29 +190,27 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 # npm run doctor --hosts-only, five times: the host checks' own time (the report's timings) and the
 # command's wall time (Node start, two pulumi reads of config and outputs, the checks).
 measure_doctor() {
-  local _ start end checks=() walls=()
+  local start checks=() walls=()
   counter_reset
   for _ in 1 2 3 4 5; do
     start=$(date +%s.%N)
     ip netns exec k3ou-operator npm run -s doctor -- --stack bench --hosts-only --json >"$state/doctor.json" || { echo "bench: the doctor is not green on the converged household" >&2; jq -c '.results[] | select(.status == "fail")' "$state/doctor.json" >&2; exit 1; }
-    end=$(date +%s.%N)
     checks+=("$(jq '.timings.hostChecksMs / 1000' "$state/doctor.json")")
-    walls+=("$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')")
+    walls+=("$(since "$start" 2)")
   done
   read -r inbound outbound <<<"$(counter_read)"
   printf '%-8s %-10s %8s s %6s ssh sessions (%s to phones) in 5 runs; npm run doctor: %s s; each run: %s\n' "$phones" "doctor" \
-    "$(printf '%s\n' "${checks[@]}" | sort -n | head -n 1)" "$inbound" "$outbound" "$(printf '%s\n' "${walls[@]}" | sort -n | head -n 1)" "${checks[*]}"
+    "$(least "${checks[@]}")" "$inbound" "$outbound" "$(least "${walls[@]}")" "${checks[*]}"
 }
 
 # The whole doctor, cluster proof included (the nettest DaemonSet on every node, the pod ping
 # matrix, DNS): once, its wall time and the proof's own share.
 measure_proof() {
-  local start end
+  local start
   start=$(date +%s.%N)
   ip netns exec k3ou-operator npm run -s doctor -- --stack bench --json >"$state/proof.json" || { echo "bench: the cluster proof failed on the converged household" >&2; jq -c '.cluster' "$state/proof.json" >&2; exit 1; }
-  end=$(date +%s.%N)
   printf '%-8s %-10s %8s s (cluster proof %s s, %s pods, matrix %s)\n' "$phones" "doctor+pods" \
-    "$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')" "$(jq '.timings.clusterMs / 1000' "$state/proof.json")" \
+    "$(since "$start")" "$(jq '.timings.clusterMs / 1000' "$state/proof.json")" \
     "$(jq '.cluster.nodes | length' "$state/proof.json")" "$(jq -r '.cluster.status' "$state/proof.json")"
 }
 
@@ -261,7 +260,7 @@ for phones in "${counts[@]}"; do
     measure "no-op up" up --yes
     noop+=("${times["$phones no-op up"]}")
   done
-  times["$phones no-op up"]=$(printf '%s\n' "${noop[@]}" | sort -n | head -n 1)
+  times["$phones no-op up"]=$(least "${noop[@]}")
   printf '%-8s %-10s %8s s (best of %s)\n' "$phones" "no-op up" "${times["$phones no-op up"]}" "${noop[*]}"
   measure_sized_floor
   measure_doctor
