@@ -61,6 +61,21 @@ cat /proc/self/mountinfo >"$WORK/mountinfo.before"
 machine_mounts() { grep -v -E ' (/var/lib/k3s-over-usb-lab(/[a-z0-9]+/disk/boot)?|/run/netns/k3ou-[a-z0-9]+|/run/netns) ' "$1" || true; }
 # A process that is neither gone nor a zombie waiting for init.
 alive() { [ -n "$1" ] && [ -e "/proc/$1" ] && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+# Those of the given processes still running (a zombie has ended), as "pid(comm)", after up to 5 s:
+# a killed process leaves its cgroups and namespaces before it has finished exiting, and stays a
+# zombie until its new parent reaps it.
+still_running() {
+	local left p
+	for _ in $(seq 1 50); do
+		left=""
+		for p in "$@"; do
+			alive "$p" && left="$left $p($(cat "/proc/$p/comm" 2>/dev/null))"
+		done
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	printf '%s' "$left"
+}
 t_start=$(date +%s.%N)
 
 # --- up -----------------------------------------------------------------------------
@@ -433,15 +448,7 @@ check "the machine's tunables are still its own" "$(cat "$WORK/tunables.before")
 # containerd is gone (killed above): a reboot must still end the shim and the container
 # (other namespaces, found by their cgroups) and remove their cgroups.
 if "$LAB" reboot one6t >"$WORK/reboot-ctr.log" 2>&1; then pass "lab.sh reboot one6t (containerd killed, container left)"; else fail "lab.sh reboot one6t (containerd killed, container left)" "$(tail -5 "$WORK/reboot-ctr.log")"; fi
-# A killed process leaves its cgroups before it has finished exiting (and before its new parent
-# reaps it): give it the moment that down's check below gives too.
-for _ in $(seq 1 50); do
-	left=""
-	for p in "${TASK[one6t]}" "${SHIM[one6t]}"; do alive "$p" && left="$left $p"; done
-	[ -z "$left" ] && break
-	sleep 0.1
-done
-check "one6t reboot: no container or shim survives" "" "$left"
+check "one6t reboot: no container or shim survives" "" "$(still_running "${TASK[one6t]}" "${SHIM[one6t]}")"
 check "one6t reboot: no container cgroup left" "" "$(find /sys/fs/cgroup -path '*/k3ou-lab/one6t/*' -name k8s.io 2>/dev/null)"
 out=$("$LAB" exec one6t -- sh -c '
 	[ -n "$(ls /var/lib/rancher/k3s/agent/containerd/io.containerd.content.v1.content/blobs/sha256)" ] && echo content=kept
@@ -470,17 +477,8 @@ else
 fi
 check "down: none of the lab's namespaces" "" "$(ip netns list | awk '{ print $1 }' | grep -E "$LAB_NS_RE" || true)"
 check "down: no state dir" "" "$(ls -d /var/lib/k3s-over-usb-lab 2>/dev/null || true)"
-# Killed processes may stay zombies until init reaps them: wait for that.
-for _ in $(seq 1 50); do
-	survivors=""
-	for p in $lab_pids; do
-		state=$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null) || continue
-		[ "$state" = Z ] || survivors="$survivors $p($(cat "/proc/$p/comm" 2>/dev/null))"
-	done
-	[ -z "$survivors" ] && break
-	sleep 0.1
-done
-check "down: none of the lab's processes survive (the laptop's container and shim included)" "" "$survivors"
+# shellcheck disable=SC2086 # one pid per word
+check "down: none of the lab's processes survive (the laptop's container and shim included)" "" "$(still_running $lab_pids)"
 check "down: no lab mounts" "" "$(awk '{ print $5 }' /proc/self/mountinfo | grep -E 'k3s-over-usb-lab|/run/netns/k3ou-(lan|router|operator|laptop|pristine|one6t|one62|one61|phone[0-9][0-9])$' || true)"
 check "down: no lab cgroups in any hierarchy" "" "$(find /sys/fs/cgroup -maxdepth 5 -type d -name k3ou-lab 2>/dev/null)"
 check "root namespace unchanged after down" "$(cat "$WORK/root-ns.before")" "$(root_ns)"
