@@ -87,37 +87,53 @@ export async function proveCluster(client: Client, household: Household, o: Proo
     // Such a node is named, its pods are deleted by force, and the cluster is proven on the others.
     // The nodes are read again at every poll of every wait: a phone unplugged just before or during
     // a run turns NotReady (the node controller's grace, 40 s) while the run waits on its pods.
-    let nodes: string[] = [];
     const notReady: string[] = [];
+    let nodes: string[] = [];
+    let namespaceLeft = false;
+    let pods: Array<{ name: string; node: string; ip: string; ready: boolean }> = [];
     const forceOff = async (names: readonly string[]) => {
         for (const n of names) {
             await onLaptop(client, household, `${kubectl} -n ${ns} delete pods --field-selector spec.nodeName=${n} --grace-period=0 --force --ignore-not-found`);
         }
     };
-    const watchNodes = async () => {
-        const table = await onLaptop(client, household, `${kubectl} get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}'`);
-        const rows = table.stdout
-            .trim()
+    // One kubectl per poll (each costs the laptop a few tenths of a CPU-second): the nodes, the
+    // namespaces and the nettest pods, a row each: kind, name, node, pod IP, Ready.
+    const query = `${kubectl} get nodes,namespaces,pods -n ${ns} -o jsonpath='{range .items[*]}{.kind} {.metadata.name} {.spec.nodeName} {.status.podIP} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}'`;
+    /** One look at the cluster; a node newly not Ready has its pods forced off. How many were. */
+    const look = async (): Promise<number> => {
+        const rows = (await onLaptop(client, household, query)).stdout
             .split("\n")
             .map((l) => l.split(" "))
-            .filter((f) => f.length === 2);
-        nodes = rows.map(([name]) => name!);
-        const fresh = rows.filter(([name, ready]) => ready !== "True" && !notReady.includes(name!)).map(([name]) => name!);
+            .filter((f) => f.length === 5);
+        const nodeRows = rows.filter((f) => f[0] === "Node");
+        nodes = nodeRows.map((f) => f[1]!);
+        const fresh = nodeRows.filter((f) => f[4] !== "True" && !notReady.includes(f[1]!)).map((f) => f[1]!);
         notReady.push(...fresh);
         await forceOff(fresh);
+        namespaceLeft = rows.some((f) => f[0] === "Namespace" && f[1] === ns);
+        pods = rows
+            .filter((f) => f[0] === "Pod" && !notReady.includes(f[2]!))
+            .map(([, name, node, ip, up]) => ({ name: name!, node: node!, ip: ip!, ready: up === "True" }))
+            .sort((a, b) => a.node.localeCompare(b.node));
+        return fresh.length;
     };
-    /** Polls `done` every second, watching the nodes, until it holds or `o.deadline` seconds pass. */
-    const waitFor = async (done: () => Promise<boolean>): Promise<boolean> => {
-        const until = Date.now() + o.deadline * 1000;
+    /**
+     * Looks every 2 s until `done` holds or `o.deadline` seconds pass; a node lost on the way gives
+     * the wait its whole deadline again once its pods are forced off.
+     */
+    const waitFor = async (done: () => boolean): Promise<boolean> => {
+        let until = Date.now() + o.deadline * 1000;
         for (;;) {
-            await watchNodes();
-            if (await done()) {
+            if ((await look()) > 0) {
+                until = Date.now() + o.deadline * 1000;
+            }
+            if (done()) {
                 return true;
             }
             if (Date.now() > until) {
                 return false;
             }
-            await new Promise((resolve) => setTimeout(resolve, 1000));
+            await new Promise((resolve) => setTimeout(resolve, 2000));
         }
     };
     const withNodes = (rest: string[]) => [
@@ -127,24 +143,13 @@ export async function proveCluster(client: Client, household: Household, o: Proo
     try {
         // A namespace still terminating from an earlier run would take the new pods down with it.
         await onLaptop(client, household, `${kubectl} delete namespace ${ns} --ignore-not-found --wait=false`);
-        await waitFor(async () => (await onLaptop(client, household, `${kubectl} get namespace ${ns} --ignore-not-found -o name`)).stdout.trim() === "");
+        await waitFor(() => !namespaceLeft);
         const applied = await onLaptop(client, household, `${kubectl} apply -f -`, manifest);
         if (applied.code !== 0) {
             return { status: "fail", problems: withNodes([`applying the nettest DaemonSet failed: ${applied.stderr.trim()}`]) };
         }
-        const podsQuery = `${kubectl} -n ${ns} get pods -o jsonpath='{range .items[*]}{.metadata.name} {.spec.nodeName} {.status.podIP} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}'`;
-        let pods: Array<{ name: string; node: string; ip: string; ready: boolean }> = [];
         // Ready once every node still reporting runs a ready pod (the DaemonSet's pods tolerate every taint).
-        const ready = await waitFor(async () => {
-            pods = (await onLaptop(client, household, podsQuery)).stdout
-                .trim()
-                .split("\n")
-                .map((l) => l.split(" "))
-                .filter((f) => f.length >= 3 && !notReady.includes(f[1]!))
-                .map(([name, node, ip, up]) => ({ name: name!, node: node!, ip: ip!, ready: up === "True" }))
-                .sort((a, b) => a.node.localeCompare(b.node));
-            return pods.length > 0 && pods.every((p) => p.ready) && nodes.every((n) => notReady.includes(n) || pods.some((p) => p.node === n));
-        });
+        const ready = await waitFor(() => pods.length > 0 && pods.every((p) => p.ready) && nodes.every((n) => notReady.includes(n) || pods.some((p) => p.node === n)));
         if (!ready) {
             const table = await onLaptop(client, household, `${kubectl} -n ${ns} get pods -o wide`);
             return { status: "fail", problems: withNodes([`the nettest pods were not ready within ${o.deadline} s (image ${o.image}; set --image to one your nodes can pull):\n${table.stdout}`]) };
