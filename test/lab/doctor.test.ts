@@ -43,11 +43,9 @@ async function greenWithin(seconds: number, since = 0): Promise<Report> {
         if (stale.length === 0 && r.code === 0 && failing(r.report.results).length === 0) {
             return r.report;
         }
-        if (Date.now() > until && stale.length > 0) {
-            throw new Error(`no lease renewed since the reboots after ${seconds} s: ${stale.join(", ")}`);
-        }
         if (Date.now() > until) {
-            throw new Error(`the doctor is not green after ${seconds} s:\n${JSON.stringify(failing(r.report.results))}`);
+            const why = stale.length > 0 ? `no lease renewed since the reboots: ${stale.join(", ")}` : JSON.stringify(failing(r.report.results));
+            throw new Error(`the doctor is not green after ${seconds} s:\n${why}`);
         }
         await new Promise((resolve) => setTimeout(resolve, 2000));
     }
